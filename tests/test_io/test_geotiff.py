@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from cloudfree.io import RasterReadError, read_mask, read_raster, write_raster
+from cloudfree.io.writer import WindowedCOGWriter
+from cloudfree.radiometry import Radiometry
+from tests.fixtures import make_raster
+
+
+def test_reads_madagascar_l1c_with_names_and_georeferencing(shared_data):
+    r = read_raster(shared_data / "madagascar_cloudy_l1c" / "S2_L1C_cloudy.tif")
+    assert r.shape == (13, 856, 512)
+    assert r.bands[8] == "B8A" and r.bands[10] == "B10"
+    assert r.crs.to_epsg() == 4326
+    assert r.radiometry is Radiometry.DN and r.data.dtype == np.uint16
+    assert (r.dn_offset == 0).all()
+    refl = r.to_reflectance()
+    assert refl.data.dtype == np.float32 and 0 < np.median(refl.data[1][refl.valid]) < 1
+
+
+def test_sen1floods11_naming_and_windowed_read(shared_data):
+    path = shared_data / "sen1floods11_spain" / "Spain_7370579_S2Hand.tif"
+    full = read_raster(path)
+    assert full.bands[0] == "B01" and full.bands[-1] == "B12"
+    win = Window(100, 50, 64, 32)
+    part = read_raster(path, window=win, select="rgb")
+    assert part.shape == (3, 32, 64)
+    np.testing.assert_array_equal(part.data, full.select("rgb").data[:, 50:82, 100:164])
+    assert part.transform == full.window(win).transform
+
+
+def test_sar_file_is_db_with_nan_invalid(shared_data):
+    s1 = read_raster(shared_data / "sen1floods11_spain" / "Spain_7370579_S1Hand.tif")
+    assert s1.bands == ("VV", "VH") and s1.radiometry is Radiometry.SAR_DB
+    assert s1.valid.sum() == np.isfinite(s1.data).all(axis=0).sum()
+
+
+def test_file_without_descriptions_needs_explicit_bands(shared_data):
+    path = shared_data / "sen12mscr_sample" / "ROIs1868_summer_s2_cloudy_19_p30.tif"
+    with pytest.raises(RasterReadError, match="no descriptions"):
+        read_raster(path)
+    assert read_raster(path, bands="l1c13").bands[-1] == "B12"
+    with pytest.raises(RasterReadError, match="13 bands but 4"):
+        read_raster(path, bands="rgbn")
+
+
+def test_write_cog_round_trip_keeps_everything(tmp_path):
+    r = make_raster(70, 90)
+    r.valid[0, :5] = False
+    out = write_raster(r.to_dn(offset=-1000), tmp_path / "out.tif")
+    assert not list(tmp_path.glob(".*"))
+    back = read_raster(out)
+    assert back.bands == r.bands and back.crs == r.crs and back.transform == r.transform
+    np.testing.assert_array_equal(back.valid, r.valid)
+    assert (back.dn_offset == -1000).all()
+    np.testing.assert_allclose(back.to_reflectance().data[:, r.valid], r.data[:, r.valid], atol=6e-5)
+    with rasterio.open(out) as src:
+        assert src.profile["tiled"] is True or src.height < 256
+
+
+def test_bad_inputs_are_named(tmp_path):
+    bad = tmp_path / "truncated.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    with pytest.raises(RasterReadError, match=r"truncated\.tif"):
+        read_raster(bad)
+    with pytest.raises(RasterReadError, match="does not exist"):
+        read_raster(tmp_path / "missing.tif")
+    r = make_raster(10, 10)
+    with pytest.raises(RasterReadError, match="exactly one band"):
+        read_mask(write_raster(r, tmp_path / "multi.tif"))
+
+
+def test_windowed_writer_is_atomic(tmp_path):
+    r = make_raster(64, 64)
+    dest = tmp_path / "w.tif"
+    with pytest.raises(RuntimeError), WindowedCOGWriter(
+        dest, height=64, width=64, crs=r.crs, transform=r.transform, descriptions=r.bands,
+        dtype="float32", nodata=None,
+    ) as w:
+        w.write(r.data[:, :32], Window(0, 0, 64, 32))
+        raise RuntimeError("boom")
+    assert not dest.exists() and list(tmp_path.iterdir()) == []
+    with WindowedCOGWriter(dest, height=64, width=64, crs=r.crs, transform=r.transform, descriptions=r.bands,
+                           dtype="float32", nodata=None, tags={"model": "x"}) as w:
+        w.write(r.data[:, :32], Window(0, 0, 64, 32))
+        w.write(r.data[:, 32:], Window(0, 32, 64, 32))
+    back = read_raster(dest)
+    np.testing.assert_array_equal(back.data, r.data)
+    assert back.tags["model"] == "x"
