@@ -75,15 +75,33 @@ def test_bad_inputs_are_named(tmp_path):
 def test_windowed_writer_is_atomic(tmp_path):
     r = make_raster(64, 64)
     dest = tmp_path / "w.tif"
-    with pytest.raises(RuntimeError), WindowedCOGWriter(
-        dest, height=64, width=64, crs=r.crs, transform=r.transform, descriptions=r.bands,
-        dtype="float32", nodata=None,
-    ) as w:
+    with (
+        pytest.raises(RuntimeError),
+        WindowedCOGWriter(
+            dest,
+            height=64,
+            width=64,
+            crs=r.crs,
+            transform=r.transform,
+            descriptions=r.bands,
+            dtype="float32",
+            nodata=None,
+        ) as w,
+    ):
         w.write(r.data[:, :32], Window(0, 0, 64, 32))
         raise RuntimeError("boom")
     assert not dest.exists() and list(tmp_path.iterdir()) == []
-    with WindowedCOGWriter(dest, height=64, width=64, crs=r.crs, transform=r.transform, descriptions=r.bands,
-                           dtype="float32", nodata=None, tags={"model": "x"}) as w:
+    with WindowedCOGWriter(
+        dest,
+        height=64,
+        width=64,
+        crs=r.crs,
+        transform=r.transform,
+        descriptions=r.bands,
+        dtype="float32",
+        nodata=None,
+        tags={"model": "x"},
+    ) as w:
         w.write(r.data[:, :32], Window(0, 0, 64, 32))
         w.write(r.data[:, 32:], Window(0, 32, 64, 32))
     back = read_raster(dest)

@@ -337,9 +337,10 @@ def write_mask(
         with rasterio.open(tmp, "w", **profile_for(raster, "uint8", nodata)) as dst:
             dst.write(raster.data)
             dst.descriptions = (description,)
-            dst.update_tags(**{RADIOMETRY_TAG: Radiometry.LABEL.value, "CLOUDFREE_VERSION": __version__}, **{
-                k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (tags or {}).items()
-            })
+            dst.update_tags(
+                **{RADIOMETRY_TAG: Radiometry.LABEL.value, "CLOUDFREE_VERSION": __version__},
+                **{k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (tags or {}).items()},
+            )
         if cog:
             finalize_cog(tmp, final, overviews=False)
         else:
