@@ -1,0 +1,322 @@
+"""Band-per-file products: one single-band raster per band, at mixed 10/20/60 m, read onto one grid.
+
+BigEarthNet patches, unpacked SAFE granules and many archive exports store each band in its own
+file named ``<prefix>_B02.tif`` (``<prefix>_B02_10m.jp2`` in L2A granules, ``<prefix>_VV.tif`` for
+Sentinel-1). :class:`BandStack` gathers such files, names the bands from the file names, puts them
+in ESA order (or the requested order) and resolves them onto ONE target grid: by default the grid of
+the finest band present, or a requested resolution, or the grid of a reference band.
+
+Resampling is rasterio's (a ``WarpedVRT`` per band onto the target grid; bilinear by default for
+reflectance, ``nearest``/``average``/``cubic`` on request). Reads are windowed on the target grid:
+GDAL's warper reads only the source blocks a target window needs, and bands already on the target
+grid are read directly, without resampling. What is hand-written here is only what rasterio does not
+know: the file naming, the band order and the choice of the target grid.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+from rasterio.windows import bounds as window_bounds
+from rasterio.windows import transform as window_transform
+
+from cloudfree import bands as bandcat
+from cloudfree.io.errors import RasterReadError
+from cloudfree.io.geotiff import RasterInfo, infer_radiometry, open_info
+from cloudfree.radiometry import Radiometry, offset_for_baseline
+from cloudfree.raster import Raster
+
+# <prefix>_B02.tif, <prefix>_B8A_20m.jp2, <prefix>-VV.tiff, B03.tif; TCI/AOT/WVP/SCL files do not match.
+BAND_FILE_RE = re.compile(
+    r"^(?:(?P<prefix>.*)[_-])?(?P<band>B0?[1-9]|B1[0-2]|B0?8A|VV|VH)(?:_(?P<res>\d+)m)?\.(?:tiff?|jp2)$",
+    re.IGNORECASE,
+)
+RESAMPLING = {
+    "nearest": Resampling.nearest,
+    "bilinear": Resampling.bilinear,
+    "cubic": Resampling.cubic,
+    "average": Resampling.average,
+}
+CANONICAL_ORDER = bandcat.BAND_SETS["l1c13"] + bandcat.BAND_SETS["s1"]
+# ESA product names state the processing baseline: S2B_MSIL2A_20220105T101319_N0400_R022_T33UUP_...
+PRODUCT_BASELINE_RE = re.compile(r"S2[A-D]_MSIL(?:1C|2A)_\d{8}T\d{6}_N(\d{4})_")
+
+
+def parse_band_filename(name: str) -> tuple[str, str, int | None] | None:
+    """``"S2A_..._87_48_B8A.tif"`` -> ``("S2A_..._87_48", "B8A", None)``; ``None`` when not a band file.
+
+    The third item is the resolution suffix in metres (``_20m`` in L2A granules), when present.
+    """
+    match = BAND_FILE_RE.match(Path(name).name)
+    if match is None:
+        return None
+    res = match.group("res")
+    return match.group("prefix") or "", bandcat.canonical(match.group("band")), int(res) if res else None
+
+
+def has_band_files(folder: str | os.PathLike[str]) -> bool:
+    """True when ``folder`` directly holds at least one file named like a band file."""
+    root = Path(folder)
+    return root.is_dir() and any(p.is_file() and parse_band_filename(p.name) for p in root.iterdir())
+
+
+def find_band_files(folder: str | os.PathLike[str], prefix: str | None = None) -> dict[str, Path]:
+    """Band files of one product in ``folder`` (not recursive), as ``{band: path}`` in ESA order.
+
+    Raises :class:`RasterReadError` when the folder holds no band file, files of several products
+    (different prefixes; pass ``prefix``), or the same band twice.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise RasterReadError(f"{root}: not a folder of band files")
+    by_prefix: dict[str, dict[str, list[Path]]] = {}
+    for path in sorted(root.iterdir()):
+        parsed = parse_band_filename(path.name) if path.is_file() else None
+        if parsed is not None:
+            by_prefix.setdefault(parsed[0], {}).setdefault(parsed[1], []).append(path)
+    if not by_prefix:
+        raise RasterReadError(
+            f"{root}: no band files found; expected single-band rasters named like <prefix>_B02.tif or <prefix>_VV.tif"
+        )
+    if prefix is None:
+        if len(by_prefix) > 1:
+            raise RasterReadError(
+                f"{root}: holds band files of {len(by_prefix)} products {sorted(by_prefix)}; pass the files of one"
+            )
+        prefix = next(iter(by_prefix))
+    if prefix not in by_prefix:
+        raise RasterReadError(f"{root}: no band files with prefix {prefix!r}; found prefixes {sorted(by_prefix)}")
+    files = by_prefix[prefix]
+    for band, paths in files.items():
+        if len(paths) > 1:
+            raise RasterReadError(f"{root}: band {band} is present twice: {[p.name for p in paths]}")
+    return {band: files[band][0] for band in CANONICAL_ORDER if band in files}
+
+
+class BandStack:
+    """Single-band files resolved onto one grid; a lazy source that reads windows of that grid.
+
+    Args:
+        files: a folder of band files, or ``{band name: path}`` (paths may be GDAL ``/vsizip/`` paths).
+        bands: keep only these bands, in this order (names, aliases or a band set); default all, ESA order.
+        resolution: target pixel size in CRS units (metres for UTM); default: the finest band's.
+        reference: band whose grid is the target grid (e.g. ``"B8A"``); excludes ``resolution``.
+        resampling: ``"bilinear"`` (default, for reflectance and dB), ``"nearest"``, ``"average"``, ``"cubic"``.
+        nodata: value marking missing pixels in every file; default: the files' own, else 0 for
+            integer Sentinel-2 DN (ESA's NODATA) and NaN for floats.
+        dn_offset: one offset for all bands, one per band in band order, or ``{band: offset}``; default:
+            from the processing baseline in an ESA product name in the paths (``_N0400_`` -> -1000),
+            else 0 (BigEarthNet and other pre-04.00 exports).
+        radiometry: convention of the values; default from band names and dtype (DN, reflectance, dB).
+        tags: metadata carried by every raster read (product id, processing baseline ...).
+        layout: name of the layout, reported by ``cloudfree info``.
+        source: how the product is named in messages (default: the folder of the files).
+    """
+
+    def __init__(
+        self,
+        files: str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]],
+        bands: str | Sequence[str] | None = None,
+        *,
+        resolution: float | None = None,
+        reference: str | None = None,
+        resampling: str = "bilinear",
+        nodata: float | None = None,
+        dn_offset: float | Sequence[float] | Mapping[str, float] | None = None,
+        radiometry: Radiometry | str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        layout: str = "bandfiles",
+        source: str | None = None,
+    ) -> None:
+        if isinstance(files, (str, os.PathLike)):
+            self.path = str(files)
+            files = find_band_files(files)
+        else:
+            self.path = str(Path(str(next(iter(files.values())))).parent) if files else "<no files>"
+        self.path = source or self.path
+        if not files:
+            raise RasterReadError(f"{self.path}: no band files given")
+        if resampling not in RESAMPLING:
+            raise ValueError(f"unknown resampling {resampling!r}; expected one of {sorted(RESAMPLING)}")
+        self.layout = layout
+        self.resampling = resampling
+        named = {bandcat.canonical(b): str(p) for b, p in files.items()}
+        self.bands: tuple[str, ...] = tuple(b for b in CANONICAL_ORDER if b in named)
+        if bands is not None:
+            self.bands = bandcat.resolve(bands)
+            bandcat.indices_of(tuple(named), self.bands, self.path)
+        self.files: dict[str, str] = {b: named[b] for b in self.bands}
+        self.infos: dict[str, RasterInfo] = {b: self._info(b) for b in self.bands}
+        sensors = {bandcat.band(b).sensor for b in self.bands}
+        if len(sensors) > 1:
+            raise RasterReadError(f"{self.path}: mixes Sentinel-1 and Sentinel-2 band files {list(self.bands)}")
+        self._check_crs()
+        self.crs = self.infos[self.bands[0]].crs
+        self.height, self.width, self.transform = self._target_grid(resolution, reference)
+        self.dtype = str(np.result_type(*[np.dtype(i.dtype) for i in self.infos.values()]))
+        self.radiometry = Radiometry(radiometry) if radiometry else infer_radiometry(self.bands, self.dtype, {})
+        self.nodata = self._nodata(nodata)
+        self.tags: dict[str, Any] = {"CLOUDFREE_LAYOUT": layout, "RESAMPLING": resampling}
+        self.dn_offset = self._offsets(dn_offset)
+        self.tags.update(tags or {})
+
+    # -- construction helpers ------------------------------------------------------------------
+    def _info(self, band: str) -> RasterInfo:
+        info = open_info(self.files[band])
+        if info.count != 1:
+            raise RasterReadError(f"{info.path}: a band file must hold one band, this one has {info.count}")
+        return info
+
+    def _check_crs(self) -> None:
+        first = self.bands[0]
+        for band in self.bands[1:]:
+            if self.infos[band].crs != self.infos[first].crs:
+                raise RasterReadError(
+                    f"{self.files[band]}: CRS {self.infos[band].crs} differs from {self.infos[first].crs} "
+                    f"of {self.files[first]}; the band files of one product must share a CRS"
+                )
+
+    @property
+    def native_resolution(self) -> dict[str, float]:
+        """Pixel size (CRS units) of each band's own file."""
+        return {b: self.infos[b].res[0] for b in self.bands}
+
+    def _target_grid(self, resolution: float | None, reference: str | None) -> tuple[int, int, Affine]:
+        if reference is not None:
+            if resolution is not None:
+                raise ValueError("give either a target resolution or a reference band, not both")
+            ref = bandcat.canonical(reference)
+            bandcat.indices_of(self.bands, [ref], self.path)
+            info = self.infos[ref]
+            return info.height, info.width, info.transform
+        finest = min(self.bands, key=lambda b: self.infos[b].res[0])
+        info = self.infos[finest]
+        if resolution is None or math.isclose(resolution, info.res[0]):
+            return info.height, info.width, info.transform
+        if resolution <= 0:
+            raise ValueError(f"target resolution must be positive, got {resolution}")
+        left, bottom, right, top = window_bounds(Window(0, 0, info.width, info.height), info.transform)
+        width = max(1, round((right - left) / resolution))
+        height = max(1, round((top - bottom) / resolution))
+        return height, width, Affine(resolution, 0.0, left, 0.0, -resolution, top)
+
+    def _nodata(self, nodata: float | None) -> float | None:
+        if nodata is not None:
+            return nodata
+        declared = {i.nodata for i in self.infos.values() if i.nodata is not None}
+        if len(declared) == 1:
+            return declared.pop()
+        if np.issubdtype(np.dtype(self.dtype), np.floating):
+            return float("nan")
+        return 0 if self.radiometry is Radiometry.DN else None
+
+    def _offsets(self, dn_offset: float | Sequence[float] | Mapping[str, float] | None) -> np.ndarray:
+        """Per-band offsets from ``dn_offset``, else from an ESA product name (``_N0400_``), else 0.
+
+        Records the product name and the processing baseline it states in the tags.
+        """
+        first = Path(self.files[self.bands[0]])
+        parsed = parse_band_filename(first.name)
+        if parsed is not None and parsed[0]:
+            self.tags["PRODUCT_ID"] = parsed[0]
+        named = PRODUCT_BASELINE_RE.search(str(first.resolve()))
+        if dn_offset is None and named is not None and self.radiometry is Radiometry.DN:
+            self.tags["PROCESSING_BASELINE"] = f"{named.group(1)[:2]}.{named.group(1)[2:]}"
+            dn_offset = offset_for_baseline(named.group(1))
+        if dn_offset is None:
+            return np.zeros(len(self.bands), np.float32)
+        if isinstance(dn_offset, Mapping):
+            given = {bandcat.canonical(b): float(v) for b, v in dn_offset.items()}
+            missing = [b for b in self.bands if b not in given]
+            if missing:
+                raise RasterReadError(f"{self.path}: no DN offset known for band(s) {missing}")
+            return np.array([given[b] for b in self.bands], np.float32)
+        return np.broadcast_to(np.asarray(dn_offset, np.float32), (len(self.bands),)).copy()
+
+    # -- reading -------------------------------------------------------------------------------
+    def _on_target_grid(self, info: RasterInfo) -> bool:
+        same = info.height == self.height and info.width == self.width
+        return same and info.transform.almost_equals(self.transform, precision=1e-6 * max(info.res))
+
+    def _read_band(self, band: str, win: Window, out: np.ndarray) -> None:
+        info = self.infos[band]
+        src_nodata = info.nodata if info.nodata is not None else self.nodata
+        try:
+            with rasterio.open(self.files[band]) as src:
+                if self._on_target_grid(info):
+                    out[:] = src.read(1, window=win)
+                    return
+                if self.crs is None:
+                    raise RasterReadError(
+                        f"{info.path}: band files without a CRS must all lie on one grid; this band is "
+                        f"{info.height}x{info.width} px, the target grid {self.height}x{self.width} px"
+                    )
+                with WarpedVRT(
+                    src,
+                    crs=self.crs,
+                    transform=self.transform,
+                    width=self.width,
+                    height=self.height,
+                    resampling=RESAMPLING[self.resampling],
+                    src_nodata=src_nodata,
+                    nodata=self.nodata,
+                ) as vrt:
+                    out[:] = vrt.read(1, window=win)
+        except rasterio.errors.RasterioIOError as exc:
+            raise RasterReadError(f"{info.path}: pixel data could not be read ({exc}); is the file truncated?") from exc
+
+    def read(self, select: str | Sequence[str] | None = None, window: Window | None = None) -> Raster:
+        """Read ``select`` bands (default all, in ESA order) within ``window`` of the target grid.
+
+        Returns a :class:`Raster` ``(bands, height, width)`` in the files' dtype (DN stays integer),
+        on the target grid (CRS of the files, transform of the window).
+        """
+        wanted = self.bands if select is None else bandcat.resolve(select)
+        idx = bandcat.indices_of(self.bands, wanted, self.path)
+        win = Window(0, 0, self.width, self.height) if window is None else window
+        win = Window(int(win.col_off), int(win.row_off), int(win.width), int(win.height))
+        inside = win.col_off >= 0 and win.row_off >= 0 and win.width > 0 and win.height > 0
+        if not inside or win.col_off + win.width > self.width or win.row_off + win.height > self.height:
+            raise RasterReadError(f"{self.path}: window {win} lies outside the {self.height}x{self.width} grid")
+        data = np.empty((len(wanted), int(win.height), int(win.width)), dtype=self.dtype)
+        for i, band in enumerate(wanted):
+            self._read_band(band, win, data[i])
+        invalid = np.zeros(data.shape[1:], dtype=bool)
+        if np.issubdtype(data.dtype, np.floating):
+            invalid |= ~np.isfinite(data).all(axis=0)
+        if self.nodata is not None and not np.isnan(self.nodata):
+            invalid |= (data == self.nodata).any(axis=0)
+        return Raster(
+            data=data,
+            bands=wanted,
+            crs=self.crs,
+            transform=window_transform(win, self.transform),
+            valid=~invalid,
+            radiometry=self.radiometry,
+            dn_offset=self.dn_offset[idx],
+            nodata=self.nodata,
+            source=self.path,
+            tags=dict(self.tags),
+        )
+
+
+def read_band_files(
+    files: str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]],
+    select: str | Sequence[str] | None = None,
+    *,
+    window: Window | None = None,
+    **options: Any,
+) -> Raster:
+    """Read a band-per-file product onto one grid; ``options`` are those of :class:`BandStack`."""
+    return BandStack(files, **options).read(select=select, window=window)

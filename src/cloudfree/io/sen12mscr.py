@@ -1,0 +1,283 @@
+"""SEN12MS-CR and SEN12MS-CR-TS: file naming, folder layouts, patch triplets and time series.
+
+SEN12MS-CR ships each 256 x 256 patch as three GeoTIFFs named
+``<ROI>_<season>_<kind>_<scene>_p<patch>.tif`` with kind ``s1`` (Sentinel-1 VV, VH in dB, float32),
+``s2`` (clear Sentinel-2 L1C, 13 bands uint16 DN) and ``s2_cloudy`` (the cloudy acquisition), in
+folders ``<ROI>_<season>_<kind>/<kind>_<scene>/``; copies of the data set also come flat (all files
+in one folder). The files carry no band descriptions: the band names are fixed by the data set
+(``l1c13`` for S2, ``VV, VH`` for S1), and the DN predate processing baseline 04.00 (offset 0).
+
+SEN12MS-CR-TS stores time series as ``<ROI>/<scene>/<S1|S2>/<t>/<s1|s2>_<ROI>_<scene>_ImgNo_<t>_<date>_patch_<n>.tif``
+with 30 time points ``t`` per patch.
+
+:func:`find_triplets` and :func:`find_time_series` index a root folder (any of the layouts);
+incomplete triplets are kept with their missing members reported (:attr:`Triplet.missing`), never
+skipped silently. :func:`read_patch` reads one file of either data set into a named :class:`Raster`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from rasterio.windows import Window
+
+from cloudfree.io.errors import RasterReadError
+from cloudfree.io.geotiff import open_info, read_raster
+from cloudfree.radiometry import Radiometry
+from cloudfree.raster import Raster
+
+KINDS = ("s1", "s2", "s2_cloudy")
+KIND_MEANING = {"s1": "Sentinel-1 VV/VH", "s2": "clear Sentinel-2 target", "s2_cloudy": "cloudy Sentinel-2"}
+CR_NAME_RE = re.compile(
+    r"^(?P<roi>ROIs\d+)_(?P<season>[a-z]+)_(?P<kind>s2_cloudy|s1|s2)_(?P<scene>\d+)_p(?P<patch>\d+)\.tiff?$",
+    re.IGNORECASE,
+)
+TS_NAME_RE = re.compile(
+    r"^(?P<sensor>s[12])_(?P<roi>ROIs\d+)_(?P<scene>\d+)_ImgNo_(?P<time>\d+)_(?P<date>\d{4}-\d{2}-\d{2})"
+    r"_patch_(?P<patch>\d+)\.tiff?$",
+    re.IGNORECASE,
+)
+S2_BANDS = "l1c13"
+S1_BANDS = ("VV", "VH")
+
+
+@dataclass(frozen=True, order=True)
+class PatchKey:
+    """One SEN12MS-CR patch: region of interest, season, scene and patch number."""
+
+    roi: str
+    season: str
+    scene: int
+    patch: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.roi}_{self.season}_{self.scene}_p{self.patch}"
+
+
+@dataclass(frozen=True)
+class PatchFile:
+    """A parsed SEN12MS-CR file name: which patch, which member (``s1``, ``s2``, ``s2_cloudy``)."""
+
+    key: PatchKey
+    kind: str
+    path: Path
+
+
+def parse_name(path: str | os.PathLike[str]) -> PatchFile | None:
+    """Parse ``ROIs1868_summer_s2_cloudy_19_p30.tif``; ``None`` when the name is not SEN12MS-CR's."""
+    m = CR_NAME_RE.match(Path(path).name)
+    if m is None:
+        return None
+    key = PatchKey(m["roi"], m["season"].lower(), int(m["scene"]), int(m["patch"]))
+    return PatchFile(key, m["kind"].lower(), Path(path))
+
+
+@dataclass
+class Triplet:
+    """The three files of one patch; a member absent from the root is ``None``."""
+
+    key: PatchKey
+    s1: Path | None = None
+    s2: Path | None = None
+    s2_cloudy: Path | None = None
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(kind for kind in KINDS if getattr(self, kind) is None)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    def describe(self) -> str:
+        if self.complete:
+            return f"{self.key.name}: complete (s1, s2, s2_cloudy)"
+        absent = ", ".join(f"{kind} ({KIND_MEANING[kind]})" for kind in self.missing)
+        return f"{self.key.name}: missing {absent}"
+
+
+def _tifs(root: Path) -> list[Path]:
+    if not root.is_dir():
+        raise RasterReadError(f"{root}: not a folder")
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in (".tif", ".tiff") and p.is_file())
+
+
+def find_triplets(root: str | os.PathLike[str]) -> list[Triplet]:
+    """Index every SEN12MS-CR file under ``root`` (nested or flat layout) into per-patch triplets.
+
+    Incomplete triplets are returned too (see :attr:`Triplet.missing`); a member found twice is an
+    error naming both files. Sorted by ROI, season, scene and patch.
+    """
+    triplets: dict[PatchKey, Triplet] = {}
+    for path in _tifs(Path(root)):
+        parsed = parse_name(path)
+        if parsed is None:
+            continue
+        trip = triplets.setdefault(parsed.key, Triplet(parsed.key))
+        if getattr(trip, parsed.kind) is not None:
+            raise RasterReadError(
+                f"{root}: {parsed.kind} of patch {parsed.key.name} found twice: {getattr(trip, parsed.kind)} and {path}"
+            )
+        setattr(trip, parsed.kind, path)
+    return [triplets[k] for k in sorted(triplets)]
+
+
+def describe_triplets(triplets: Sequence[Triplet]) -> list[str]:
+    """One line per incomplete triplet plus a count of complete ones (for logs and ``cloudfree info``)."""
+    complete = sum(t.complete for t in triplets)
+    lines = [f"{complete} complete triplet(s), {len(triplets) - complete} incomplete"]
+    lines += [t.describe() for t in triplets if not t.complete]
+    return lines
+
+
+@dataclass(frozen=True)
+class TSFile:
+    """A parsed SEN12MS-CR-TS file name."""
+
+    sensor: str  # "s1" or "s2"
+    roi: str
+    scene: int
+    time: int
+    date: date
+    patch: int
+    path: Path
+
+
+def parse_ts_name(path: str | os.PathLike[str]) -> TSFile | None:
+    """Parse ``s2_ROIs1868_100_ImgNo_5_2018-03-12_patch_17.tif``; ``None`` when not SEN12MS-CR-TS.
+
+    When the file sits in the data set's ``<S1|S2>/<t>/`` folders, those must agree with its name.
+    """
+    p = Path(path)
+    m = TS_NAME_RE.match(p.name)
+    if m is None:
+        return None
+    try:
+        day = date.fromisoformat(m["date"])
+    except ValueError as exc:
+        raise RasterReadError(f"{p}: invalid acquisition date {m['date']!r} in the file name") from exc
+    ts = TSFile(m["sensor"].lower(), m["roi"], int(m["scene"]), int(m["time"]), day, int(m["patch"]), p)
+    time_dir, sensor_dir = p.parent.name, p.parent.parent.name
+    in_ts_folders = time_dir.isdigit() and sensor_dir.upper() in ("S1", "S2")
+    if in_ts_folders and (int(time_dir) != ts.time or sensor_dir.lower() != ts.sensor):
+        raise RasterReadError(
+            f"{p}: file name says {ts.sensor.upper()} time point {ts.time} but it lies in {sensor_dir}/{time_dir}"
+        )
+    return ts
+
+
+@dataclass
+class TimeSeries:
+    """All time points of one SEN12MS-CR-TS patch: ``{time index: file}`` per sensor."""
+
+    roi: str
+    scene: int
+    patch: int
+    s1: dict[int, TSFile] = field(default_factory=dict)
+    s2: dict[int, TSFile] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.roi}_{self.scene}_patch_{self.patch}"
+
+    @property
+    def times(self) -> list[int]:
+        return sorted(set(self.s1) | set(self.s2))
+
+    def missing(self) -> list[str]:
+        """``"S1 t=4"`` for each time point present for one sensor but not the other."""
+        out = [f"S1 t={t}" for t in self.times if t not in self.s1]
+        return out + [f"S2 t={t}" for t in self.times if t not in self.s2]
+
+
+def find_time_series(root: str | os.PathLike[str]) -> list[TimeSeries]:
+    """Index every SEN12MS-CR-TS file under ``root`` into per-patch time series (sorted)."""
+    series: dict[tuple[str, int, int], TimeSeries] = {}
+    for path in _tifs(Path(root)):
+        ts = parse_ts_name(path)
+        if ts is None:
+            continue
+        item = series.setdefault((ts.roi, ts.scene, ts.patch), TimeSeries(ts.roi, ts.scene, ts.patch))
+        slot = item.s1 if ts.sensor == "s1" else item.s2
+        if ts.time in slot:
+            raise RasterReadError(f"{root}: {ts.sensor} time point {ts.time} of {item.name} found twice")
+        slot[ts.time] = ts
+    return [series[k] for k in sorted(series)]
+
+
+def _read(
+    path: Path,
+    sensor: str,
+    bands: str | Sequence[str] | None,
+    select: str | Sequence[str] | None,
+    window: Window | None,
+    tags: dict[str, str],
+) -> Raster:
+    if bands is None and not all(d and d.strip() for d in open_info(path).descriptions):
+        bands = S1_BANDS if sensor == "s1" else S2_BANDS
+    if sensor == "s1":
+        raster = read_raster(path, bands, select=select, window=window, radiometry=Radiometry.SAR_DB)
+    else:
+        raster = read_raster(path, bands, select=select, window=window, radiometry=Radiometry.DN, nodata=0)
+    raster.tags = {**raster.tags, **tags}
+    return raster
+
+
+def read_patch(
+    path: str | os.PathLike[str],
+    select: str | Sequence[str] | None = None,
+    *,
+    window: Window | None = None,
+    bands: str | Sequence[str] | None = None,
+) -> Raster:
+    """Read one SEN12MS-CR or SEN12MS-CR-TS file with its data-set band names.
+
+    S2 files: 13 bands ``B01..B12`` (ESA order, with ``B8A``), DN uint16, 0 = nodata, offset 0.
+    S1 files: ``VV, VH`` in dB (float32), NaN = nodata. Tags record the patch identity (and the
+    acquisition date for the time-series variant). ``bands`` overrides the file's band names.
+    """
+    p = Path(path)
+    cr = parse_name(p)
+    if cr is not None:
+        tags = {
+            "SEN12MSCR_ROI": cr.key.roi,
+            "SEN12MSCR_SEASON": cr.key.season,
+            "SEN12MSCR_SCENE": str(cr.key.scene),
+            "SEN12MSCR_PATCH": str(cr.key.patch),
+            "SEN12MSCR_KIND": cr.kind,
+        }
+        return _read(p, "s1" if cr.kind == "s1" else "s2", bands, select, window, tags)
+    ts = parse_ts_name(p)
+    if ts is not None:
+        tags = {
+            "SEN12MSCR_ROI": ts.roi,
+            "SEN12MSCR_SCENE": str(ts.scene),
+            "SEN12MSCR_PATCH": str(ts.patch),
+            "SEN12MSCR_TIME": str(ts.time),
+            "DATETIME": ts.date.isoformat(),
+        }
+        return _read(p, ts.sensor, bands, select, window, tags)
+    raise RasterReadError(
+        f"{p}: not a SEN12MS-CR file name (expected e.g. ROIs1868_summer_s2_cloudy_19_p30.tif or "
+        f"s2_ROIs1868_100_ImgNo_5_2018-03-12_patch_17.tif)"
+    )
+
+
+def read_triplet(
+    triplet: Triplet, select: str | Sequence[str] | None = None, *, window: Window | None = None
+) -> dict[str, Raster | None]:
+    """Read the members of a triplet: ``{"s1": ..., "s2": ..., "s2_cloudy": ...}``; absent ones are None.
+
+    ``select`` applies to the optical members; S1 always gives ``VV, VH``.
+    """
+    out: dict[str, Raster | None] = {}
+    for kind in KINDS:
+        path = getattr(triplet, kind)
+        out[kind] = None if path is None else read_patch(path, None if kind == "s1" else select, window=window)
+    return out
