@@ -1,0 +1,373 @@
+"""Physically based synthetic clouds and cloud shadows over clear Sentinel-2 reflectance, with exact masks.
+
+A clear scene becomes a cloudy one in two steps, so that a whole scene can be processed by windows:
+
+1. :meth:`CloudSimulator.plan` draws the scene's parameters and per-pixel fields on the full grid:
+   a multi-scale cloud field (spectral ``1/f^beta`` noise, made with an FFT) is thresholded at the
+   quantile that gives the requested ``coverage`` of the valid pixels; the part above a second
+   quantile is thick cloud, the rim between the two is thin cloud (``thin_fraction`` of the
+   cloud). The field sets a cloud optical depth ``tau`` (thin ``0.05..1.2``, thick ``1.2..tau_max``).
+   The same field, drawn on a canvas larger than the scene, is shifted along the sun azimuth by
+   ``cloud_height_px * tan(sun_zenith)`` to place each cloud's shadow (clouds just outside the
+   scene cast shadows into it).
+2. :meth:`CloudPlan.apply` turns clear reflectance ``(bands, h, w)`` of any window into cloudy
+   reflectance and mask codes (0 clear, 1 thick, 2 thin, 3 shadow, 255 nodata).
+
+Radiative model, per band ``b`` of centre wavelength ``lambda_b`` (from the band catalogue):
+
+* cloud: Beer-Lambert transmittance ``t_b = exp(-tau * s_b)`` with an Angstrom-type spectral
+  dependence ``s_b = (lambda_b / 550 nm) ** (-angstrom / (1 + tau))``: thin cloud and haze scatter
+  more in the blue than in the SWIR, thick clouds (large ``tau``) are spectrally flat and opaque.
+  ``cloudy = clear * t_b + R_b * (1 - t_b)`` where the cloud reflectance ``R_b`` is bright and
+  flat up to B09 (``thick_reflectance``, 0.4..0.8, with texture), lower in B11 and B12 (water and
+  ice absorb in the SWIR) and ``cirrus_reflectance`` in the cirrus band B10, where the ground is
+  dark, so thin cloud shows there.
+* shadow: the ground is darkened multiplicatively, ``clear * (1 - w * (1 - keep_b))`` with ``w``
+  the opacity of the cloud that casts it and ``keep_b`` the light left in full shadow
+  (``shadow_keep``, 0.3..0.6, raised in the blue by diffuse sky light, ``~lambda^-2``). Only where
+  no cloud covers the pixel.
+
+The mask is exactly the set of pixels whose value changed by more than ``epsilon`` in some band
+(a planned pixel that would change less, e.g. a shadow on black water, is left unchanged and
+clear). Nodata pixels stay as they are, with mask 255. Everything is drawn from one
+``numpy.random.Generator``, so a seed reproduces the result exactly.
+
+The cloud field is hand-written (a few lines of FFT filtering) because no maintained library
+provides seeded, quantile-controlled 1/f noise fields; the radiative transfer is a deliberate
+first-order approximation (no adjacency effect, no multiple scattering between cloud and ground).
+The shadow direction assumes a north-up grid (rows towards south, columns towards east).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.fft
+
+from cloudfree import bands as bandcat
+from cloudfree.masking.classes import CLEAR, NODATA, SHADOW, THICK, THIN
+from cloudfree.radiometry import Radiometry
+from cloudfree.raster import Raster
+
+RangeLike = float | tuple[float, float]
+REF_WAVELENGTH_NM = 550.0
+THIN_TAU_MIN, THIN_TAU_MAX = 0.05, 1.2  # optical depth of thin cloud; thick cloud starts at THIN_TAU_MAX
+SHADOW_MIN_OPACITY = 0.5  # a cloud casts a visible shadow where its visible opacity 1 - exp(-tau) exceeds this
+DIFFUSE_BLUE = 0.25  # fraction of the light in B02 that reaches a shadowed pixel as diffuse sky light
+SWIR_BANDS = {"B11": "swir16_factor", "B12": "swir22_factor"}
+
+
+def _draw(value: RangeLike, rng: np.random.Generator) -> float:
+    """A fixed value, or a uniform draw from a ``(low, high)`` range."""
+    if isinstance(value, (tuple, list)):
+        low, high = float(value[0]), float(value[1])
+        return low if low == high else float(rng.uniform(low, high))
+    return float(value)
+
+
+def spectral_noise(shape: tuple[int, int], rng: np.random.Generator, beta: float, feature_px: float) -> np.ndarray:
+    """Smooth random field ``(h, w)`` float32 in 0..1 with power spectrum ``(f^2 + f0^2)^(-beta/2)``.
+
+    ``beta`` ~ 2..3.5 (larger = smoother, more cloud-like); ``f0 = 1 / feature_px`` flattens the
+    spectrum below that frequency, so the largest structures are about ``feature_px`` pixels wide.
+    """
+    h, w = shape
+    white = rng.standard_normal((h, w), dtype=np.float32)
+    spectrum = scipy.fft.rfft2(white)
+    fy = np.fft.fftfreq(h).astype(np.float32)[:, None]
+    fx = np.fft.rfftfreq(w).astype(np.float32)[None, :]
+    spectrum *= (fy**2 + fx**2 + np.float32(1.0 / feature_px) ** 2) ** np.float32(-beta / 4.0)
+    out = scipy.fft.irfft2(spectrum, s=(h, w)).astype(np.float32)
+    lo, hi = float(out.min()), float(out.max())
+    return (out - lo) / max(hi - lo, 1e-12)
+
+
+def band_wavelengths(bands: Sequence[str]) -> np.ndarray:
+    """Centre wavelengths (nm) of optical bands; a band without one (Sentinel-1 VV/VH) is a BandError."""
+    out = []
+    for name in bands:
+        entry = bandcat.band(name)
+        if entry.wavelength_nm is None or entry.sensor != "S2":
+            raise bandcat.BandError(
+                f"band {name!r} has no optical wavelength; synthetic clouds need Sentinel-2 reflectance bands"
+            )
+        out.append(entry.wavelength_nm)
+    return np.asarray(out, dtype=np.float32)
+
+
+@dataclass
+class CloudPlan:
+    """Clouds and shadows planned for one scene grid ``(height, width)``; apply to any window of it.
+
+    Attributes:
+        bands: canonical band names the plan is for, in channel order.
+        codes: ``(height, width)`` uint8 planned classes (0, 1 thick, 2 thin, 3 shadow) before the
+            change check of :meth:`apply`; 255 where the grid is nodata.
+        tau: ``(height, width)`` float32 cloud optical depth (0 outside clouds).
+        brightness: ``(height, width)`` float32 visible reflectance of the cloud (0..1).
+        shadow: ``(height, width)`` float32 opacity of the cloud casting a shadow on each shadow pixel.
+        cloud_factor: ``(bands,)`` cloud reflectance relative to the visible (1, lower in SWIR, B10 cirrus).
+        shadow_keep: ``(bands,)`` fraction of reflectance left under a fully opaque cloud's shadow.
+        angstrom: Angstrom exponent of thin-cloud scattering.
+        params: the drawn scalar parameters (recorded in output tags).
+    """
+
+    bands: tuple[str, ...]
+    codes: np.ndarray
+    tau: np.ndarray
+    brightness: np.ndarray
+    shadow: np.ndarray
+    cloud_factor: np.ndarray
+    shadow_keep: np.ndarray
+    angstrom: float
+    epsilon: float
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def apply(
+        self, clear: np.ndarray, row: int = 0, col: int = 0, valid: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cloudy reflectance and mask codes of the window of ``clear`` whose top-left pixel is ``(row, col)``.
+
+        Args:
+            clear: ``(bands, h, w)`` clear reflectance (0..1) in :attr:`bands` order.
+            row, col: position of the window on the planned grid.
+            valid: ``(h, w)`` bool; default: pixels finite in every band.
+        Returns:
+            ``cloudy`` ``(bands, h, w)`` float32 reflectance (nodata pixels copied from ``clear``) and
+            ``mask`` ``(h, w)`` uint8 codes: nonzero (and not 255) exactly where ``cloudy`` differs
+            from ``clear`` by more than ``epsilon`` in some band.
+        """
+        if clear.ndim != 3 or clear.shape[0] != len(self.bands):
+            raise ValueError(
+                f"clear reflectance must be ({len(self.bands)}, h, w) for bands {self.bands}, got {clear.shape}"
+            )
+        _, h, w = clear.shape
+        if row < 0 or col < 0 or row + h > self.codes.shape[0] or col + w > self.codes.shape[1]:
+            raise ValueError(f"window at ({row}, {col}) of {h}x{w} lies outside the planned grid {self.codes.shape}")
+        sl = (slice(row, row + h), slice(col, col + w))
+        ref = clear.astype(np.float32, copy=False)
+        valid = np.isfinite(ref).all(axis=0) if valid is None else valid.astype(bool, copy=False)
+        codes = self.codes[sl]
+        out = ref.copy()
+        cloud = valid & ((codes == THICK) | (codes == THIN))
+        if cloud.any():
+            tau = self.tau[sl][cloud]
+            bright = self.brightness[sl][cloud]
+            wl = band_wavelengths(self.bands)
+            for b in range(len(self.bands)):
+                s = (wl[b] / REF_WAVELENGTH_NM) ** (-self.angstrom / (1.0 + tau))
+                t = np.exp(-tau * s)
+                out[b][cloud] = ref[b][cloud] * t + bright * self.cloud_factor[b] * (1.0 - t)
+        shade = valid & (codes == SHADOW)
+        if shade.any():
+            opacity = self.shadow[sl][shade]
+            for b in range(len(self.bands)):
+                ground = ref[b][shade]
+                out[b][shade] = np.where(ground > 0, ground * (1.0 - opacity * (1.0 - self.shadow_keep[b])), ground)
+        with np.errstate(invalid="ignore"):
+            changed = valid & (np.abs(out - ref) > self.epsilon).any(axis=0)
+        out[:, ~changed] = ref[:, ~changed]
+        mask = np.where(changed, codes, np.uint8(CLEAR)).astype(np.uint8)
+        mask[~valid] = NODATA
+        return out, mask
+
+
+@dataclass
+class CloudSimulator:
+    """Draws clouds and shadows; every parameter is a value or a ``(low, high)`` range drawn per scene.
+
+    Attributes:
+        coverage: fraction of valid pixels that become cloud (thick + thin), 0..1.
+        thin_fraction: fraction of the cloud pixels that are thin cloud (the rims of clouds), 0..1.
+        thick_reflectance: visible reflectance of thick cloud tops (0.4..0.8 for real clouds).
+        cirrus_reflectance: cloud reflectance in the cirrus band B10 (high clouds are bright there).
+        swir16_factor, swir22_factor: cloud reflectance in B11 / B12 relative to the visible.
+        angstrom: spectral exponent of thin-cloud scattering (0 flat .. 2 strongly blue).
+        tau_max: optical depth in the densest part of thick clouds.
+        feature_px: size of the largest cloud structures in pixels.
+        beta: spectral slope of the cloud field (larger = smoother).
+        shadows: whether clouds cast shadows.
+        sun_azimuth_deg: sun azimuth, degrees clockwise from north (shadows fall the opposite way).
+        sun_zenith_deg: sun zenith angle in degrees.
+        cloud_height_px: cloud height above ground in pixels; the shadow is displaced by
+            ``cloud_height_px * tan(sun_zenith)`` pixels.
+        shadow_keep: fraction of the (NIR/SWIR) reflectance left in the shadow of an opaque cloud.
+        epsilon: smallest reflectance change that counts as changed (mask = changed pixels).
+    """
+
+    coverage: RangeLike = (0.1, 0.6)
+    thin_fraction: RangeLike = (0.1, 0.5)
+    thick_reflectance: RangeLike = (0.4, 0.8)
+    cirrus_reflectance: RangeLike = (0.05, 0.4)
+    swir16_factor: RangeLike = (0.7, 0.9)
+    swir22_factor: RangeLike = (0.45, 0.7)
+    angstrom: RangeLike = (0.8, 1.6)
+    tau_max: RangeLike = (8.0, 30.0)
+    feature_px: RangeLike = (32.0, 128.0)
+    beta: RangeLike = (2.6, 3.4)
+    shadows: bool = True
+    sun_azimuth_deg: RangeLike = (0.0, 360.0)
+    sun_zenith_deg: RangeLike = (20.0, 60.0)
+    cloud_height_px: RangeLike = (5.0, 25.0)
+    shadow_keep: RangeLike = (0.3, 0.6)
+    epsilon: float = 2e-4
+
+    def __post_init__(self) -> None:
+        for name in ("coverage", "thin_fraction"):
+            value = getattr(self, name)
+            lows_highs = value if isinstance(value, (tuple, list)) else (value, value)
+            if not all(0.0 <= float(v) <= 1.0 for v in lows_highs):
+                raise ValueError(f"{name} must lie in 0..1, got {value}")
+
+    def draw_params(self, rng: np.random.Generator) -> dict[str, float]:
+        """One scene's scalar parameters, drawn in a fixed order (so a seed reproduces them)."""
+        names = [f for f in self.__dataclass_fields__ if f not in ("shadows", "epsilon")]
+        return {name: _draw(getattr(self, name), rng) for name in names}
+
+    def plan(
+        self,
+        height: int,
+        width: int,
+        bands: Sequence[str],
+        valid: np.ndarray | None = None,
+        rng: np.random.Generator | int | None = None,
+    ) -> CloudPlan:
+        """Plan clouds and shadows for a ``height x width`` grid of ``bands`` (valid: ``(h, w)`` bool)."""
+        names = tuple(bandcat.canonical(b) for b in bands)
+        wl = band_wavelengths(names)
+        rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        valid = np.ones((height, width), bool) if valid is None else valid.astype(bool, copy=False)
+        p = self.draw_params(rng)
+        # shadow displacement (rows grow southwards, columns eastwards); the shadow lies opposite the sun
+        offset = p["cloud_height_px"] * math.tan(math.radians(p["sun_zenith_deg"])) if self.shadows else 0.0
+        az = math.radians(p["sun_azimuth_deg"])
+        dy, dx = round(offset * math.cos(az)), round(-offset * math.sin(az))
+        p.update(shadow_offset_rows=dy, shadow_offset_cols=dx)
+        canvas = (height + abs(dy), width + abs(dx))
+        oy, ox = max(dy, 0), max(dx, 0)  # image position on the canvas
+        field_ = spectral_noise(canvas, rng, p["beta"], p["feature_px"])
+        texture = spectral_noise((height, width), rng, 2.0, max(p["feature_px"] / 4.0, 2.0))
+
+        inside = field_[oy : oy + height, ox : ox + width]
+        values = inside[valid]
+        if values.size == 0 or p["coverage"] <= 0.0:
+            t_cloud = t_thick = np.inf
+        else:
+            below_all = float(values.min()) - 1e-6  # threshold that makes every valid pixel cloud
+            t_cloud = below_all if p["coverage"] >= 1.0 else float(np.quantile(values, 1.0 - p["coverage"]))
+            thick_share = p["coverage"] * (1.0 - p["thin_fraction"])
+            t_thick = below_all if thick_share >= 1.0 else float(np.quantile(values, 1.0 - thick_share))
+            t_thick = max(t_thick, t_cloud)
+        tau = _optical_depth(field_, t_cloud, t_thick, p["tau_max"])
+
+        cloud_tau = tau[oy : oy + height, ox : ox + width]
+        codes = np.zeros((height, width), np.uint8)
+        codes[inside > t_cloud] = THIN
+        codes[inside > t_thick] = THICK
+        shadow = np.zeros((height, width), np.float32)
+        if self.shadows and (dy or dx):
+            source = tau[oy - dy : oy - dy + height, ox - dx : ox - dx + width]
+            opacity = (1.0 - np.exp(-source)).astype(np.float32)
+            shade = (opacity >= SHADOW_MIN_OPACITY) & (codes == CLEAR)
+            codes[shade] = SHADOW
+            shadow[shade] = opacity[shade]
+        codes[~valid] = NODATA
+
+        factor = np.ones(len(names), np.float32)
+        for i, name in enumerate(names):
+            if name in SWIR_BANDS:
+                factor[i] = p[SWIR_BANDS[name]]
+            elif name == "B10":
+                factor[i] = p["cirrus_reflectance"] / p["thick_reflectance"]
+        diffuse = np.minimum(DIFFUSE_BLUE * (wl / 492.4) ** -2.0, 0.9)
+        keep = (p["shadow_keep"] + (1.0 - p["shadow_keep"]) * diffuse).astype(np.float32)
+        brightness = (p["thick_reflectance"] * (0.85 + 0.15 * texture)).astype(np.float32)
+        return CloudPlan(
+            bands=names,
+            codes=codes,
+            tau=np.ascontiguousarray(cloud_tau, dtype=np.float32),
+            brightness=brightness,
+            shadow=shadow,
+            cloud_factor=factor,
+            shadow_keep=keep,
+            angstrom=p["angstrom"],
+            epsilon=self.epsilon,
+            params=p,
+        )
+
+    def simulate(
+        self,
+        clear: np.ndarray,
+        bands: Sequence[str],
+        rng: np.random.Generator | int | None = None,
+        valid: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Cloudy ``(bands, h, w)`` float32 reflectance and ``(h, w)`` uint8 mask codes from clear reflectance."""
+        if clear.ndim != 3:
+            raise ValueError(f"clear reflectance must be (bands, height, width), got {clear.shape}")
+        valid = np.isfinite(clear).all(axis=0) if valid is None else valid
+        plan = self.plan(clear.shape[1], clear.shape[2], bands, valid, rng)
+        return plan.apply(clear, valid=valid)
+
+    def __call__(
+        self, clear: np.ndarray, bands: tuple[str, ...], rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The dataset hook: ``simulate(clear, bands, rng) -> (cloudy, mask)`` (see :meth:`simulate`)."""
+        return self.simulate(clear, bands, rng)
+
+    def as_hook(self) -> CloudSimulator:
+        """This simulator as the ``simulate=`` hook of ``SyntheticCloudDataset`` (a picklable callable)."""
+        return self
+
+    def simulate_raster(
+        self, raster: Raster, rng: np.random.Generator | int | None = None
+    ) -> tuple[Raster, np.ndarray, CloudPlan]:
+        """Clouds over a whole in-memory Raster; the result keeps its grid, bands, radiometry and dtype.
+
+        DN input gives DN output with the same offsets (``(DN + offset) / 10000`` round trip).
+        Returns ``(cloudy raster, mask (h, w) uint8, plan)``.
+        """
+        check_optical(raster)
+        refl = raster.to_reflectance()
+        plan = self.plan(raster.height, raster.width, raster.bands, raster.valid, rng)
+        cloudy, mask = plan.apply(refl.data, valid=raster.valid)
+        out = refl.with_data(cloudy)
+        if raster.radiometry is Radiometry.DN:
+            out = out.to_dn(offset=raster.dn_offset, dtype=raster.data.dtype.type)
+            out.nodata = raster.nodata
+        return out, mask, plan
+
+    def describe(self) -> dict[str, Any]:
+        """The simulator's settings as plain data (for tags and logs)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _optical_depth(field_: np.ndarray, t_cloud: float, t_thick: float, tau_max: float) -> np.ndarray:
+    """Cloud optical depth from the cloud field: 0 below ``t_cloud``, thin up to ``t_thick``, thick above."""
+    tau = np.zeros(field_.shape, np.float32)
+    thin = (field_ > t_cloud) & (field_ <= t_thick)
+    if thin.any():
+        u = (field_[thin] - t_cloud) / max(t_thick - t_cloud, 1e-12)
+        tau[thin] = THIN_TAU_MIN + (THIN_TAU_MAX - THIN_TAU_MIN) * u**1.5
+    thick = field_ > t_thick
+    if thick.any():
+        top = float(field_.max())
+        v = (field_[thick] - t_thick) / max(top - t_thick, 1e-12)
+        tau[thick] = THIN_TAU_MAX + (max(tau_max, THIN_TAU_MAX) - THIN_TAU_MAX) * np.clip(v, 0, 1) ** 0.6
+    return tau
+
+
+def check_optical(raster: Raster) -> None:
+    """Refuse rasters that are not Sentinel-2 reflectance or DN, naming the file and what it holds."""
+    if raster.radiometry not in (Radiometry.DN, Radiometry.REFLECTANCE):
+        raise ValueError(
+            f"{raster.source}: synthetic clouds need Sentinel-2 reflectance or DN, got {raster.radiometry.value} data"
+        )
+    try:
+        band_wavelengths(raster.bands)
+    except bandcat.BandError as exc:
+        raise bandcat.BandError(f"{raster.source}: {exc}") from exc
