@@ -32,8 +32,9 @@ def test_chip_dataset_samples_follow_the_contract(store, pair):
     ds = ChipDataset(store, "train")
     assert len(ds) > 0 and ds.bands == pair.bands
     sample = ds[0]
-    assert set(sample) == {"cloudy", "clear", "mask", "meta"}
+    assert set(sample) == {"cloudy", "clear", "mask", "labels", "meta"}
     assert sample["cloudy"].shape == (13, 32, 32) and sample["cloudy"].dtype == torch.float32
+    assert sample["labels"].dtype == torch.int64 and sample["labels"].shape == (32, 32)
     assert sample["mask"].shape == (1, 32, 32) and set(sample["mask"].unique().tolist()) == {1.0}
     row, col, h, w = sample["meta"]["window"]
     np.testing.assert_array_equal(sample["clear"].numpy(), pair.clear.window(Window(col, row, w, h)).data)
@@ -122,6 +123,9 @@ def test_synthetic_cloud_dataset_uses_the_hook(shared_data):
     assert cloud.any()
     assert (sample["cloudy"][:, cloud] > sample["clear"][:, cloud]).float().mean() > 0.9
     torch.testing.assert_close(sample["cloudy"][:, ~cloud], sample["clear"][:, ~cloud])
+    # segmentation targets: the hook's class codes, consistent with the binary mask
+    assert sample["labels"].dtype == torch.int64
+    assert torch.equal(sample["labels"] > 0, cloud)
     assert float(sample["clear"].max()) < 1.5  # reflectance, not DN
     assert torch.equal(ds[0]["cloudy"], sample["cloudy"])
     assert {ds[i]["meta"]["scene"] for i in range(12)} == {"S2_L1C_2015-08-30", "Spain_7370579_S2Hand"}

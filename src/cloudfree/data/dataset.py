@@ -5,6 +5,8 @@ NOT normalised (tasks normalise with the model's ``Normalization``):
 
 * ``cloudy``, ``clear``: ``(C, H, W)`` reflectance 0..~1;
 * ``mask``: ``(1, H, W)`` 1 where cloud (thick or thin) or shadow, 0 clear (when a mask is known);
+* ``labels``: ``(H, W)`` int64 class codes (0 clear, 1 thick, 2 thin, 3 shadow, 255 ignored), beside
+  ``mask`` whenever a mask is known (segmentation targets);
 * ``sar``: ``(2, H, W)`` VV, VH in dB (when the pair has Sentinel-1);
 * ``meta``: scene id, window ``(row, col, height, width)``, chip or source path, band names.
 
@@ -39,6 +41,17 @@ Augment = Callable[[dict[str, Any], np.random.Generator], dict[str, Any]]
 def cloud_binary(codes: np.ndarray) -> np.ndarray:
     """Class codes ``(H, W)`` (0 clear, 1 thick, 2 thin, 3 shadow, 255 nodata) -> ``(1, H, W)`` float32 0/1."""
     return np.isin(codes, NOT_CLEAR_CODES).astype(np.float32)[None]
+
+
+def class_labels(codes: np.ndarray, valid: np.ndarray | None = None) -> torch.Tensor:
+    """Class codes ``(H, W)`` -> int64 ``labels`` for segmentation; invalid pixels become 255 (ignored).
+
+    Binary masks (0/1) keep their codes: 1 then means cloud (thick) for a binary-mode model.
+    """
+    labels = np.asarray(codes).astype(np.int64)
+    if valid is not None:
+        labels = np.where(valid, labels, 255)
+    return torch.from_numpy(np.ascontiguousarray(labels))
 
 
 def _tensor(arr: np.ndarray) -> torch.Tensor:
@@ -153,7 +166,9 @@ class SinglePairDataset(_Seeded):
             "clear": _tensor(_zero_invalid(pair.clear.data[:, rows, cols], valid)),
         }
         if pair.mask is not None:
-            sample["mask"] = _tensor(cloud_binary(pair.mask.data[0, rows, cols]))
+            codes = pair.mask.data[0, rows, cols]
+            sample["mask"] = _tensor(cloud_binary(codes))
+            sample["labels"] = class_labels(codes, valid)
         if pair.sar is not None:
             sample["sar"] = _tensor(_zero_invalid(pair.sar.data[:, rows, cols], valid))
         sample["meta"] = {
@@ -231,6 +246,7 @@ class SyntheticCloudDataset(_Seeded):
             "cloudy": _tensor(cloudy),
             "clear": _tensor(clear),
             "mask": _tensor(cloud_binary(codes)),
+            "labels": class_labels(codes, raster.valid[rows, cols]),
             "meta": {
                 "scene": scene_id(raster.source),
                 "window": (row, col, self.patch, self.patch),
@@ -289,7 +305,9 @@ class ChipDataset(_Seeded):
             raster = read_raster(self.store_dir / row[key], select=self.bands).to_reflectance()
             sample[key] = _tensor(_zero_invalid(raster.data, raster.valid))
         if self.with_mask:
-            sample["mask"] = _tensor(cloud_binary(read_mask(self.store_dir / row["mask"])))
+            codes = read_mask(self.store_dir / row["mask"])
+            sample["mask"] = _tensor(cloud_binary(codes))
+            sample["labels"] = class_labels(codes)
         if self.with_sar:
             sar = read_raster(self.store_dir / row["sar"], select=("VV", "VH"))
             sample["sar"] = _tensor(_zero_invalid(sar.data, sar.valid))
