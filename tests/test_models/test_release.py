@@ -48,3 +48,21 @@ def test_refuses_foreign_or_unknown_configs(tmp_path):
         load_release(tmp_path / "rel")
     with pytest.raises(FileNotFoundError, match="neither a release directory"):
         load_release(tmp_path / "nothing")
+
+
+def test_half_precision_release_loads_into_float32(tmp_path):
+    from cloudfree.models.pix2pix import UNetGenerator
+
+    net = UNetGenerator(4, 4, ngf=8, patch_size=32).eval()
+    cfg = _config(
+        architecture="unetgenerator", arguments={"in_channels": 4, "out_channels": 4, "ngf": 8, "patch_size": 32}
+    )
+    save_release(net, cfg, tmp_path / "half", half=True)
+    save_release(net, cfg, tmp_path / "full")
+    half_size = (tmp_path / "half" / "model.safetensors").stat().st_size
+    assert half_size < 0.6 * (tmp_path / "full" / "model.safetensors").stat().st_size
+    model, _ = load_release(tmp_path / "half")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    x = torch.rand(1, 4, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), net(x), atol=2e-2)

@@ -122,11 +122,22 @@ def resolve_release_dir(name_or_path: str | os.PathLike[str]) -> Path:
     )
 
 
-def save_release(model: nn.Module, config: ReleaseConfig, out_dir: str | os.PathLike[str]) -> Path:
-    """Write ``model.safetensors`` and ``config.json`` into ``out_dir`` (each atomically)."""
+def save_release(
+    model: nn.Module, config: ReleaseConfig, out_dir: str | os.PathLike[str], *, half: bool = False
+) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` into ``out_dir`` (each atomically).
+
+    ``half=True`` stores floating-point tensors as float16 (half the size, for packaged defaults);
+    loading copies them into the model's float32 parameters.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        if half and value.is_floating_point():
+            value = value.half()
+        state[key] = value
     with atomic_path(out / "model.safetensors") as tmp:
         save_file(state, str(tmp), metadata={"format": FORMAT, "architecture": config.architecture})
     with atomic_path(out / "config.json") as tmp:

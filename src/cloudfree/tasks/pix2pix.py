@@ -1,0 +1,191 @@
+"""Pix2Pix training: conditional GAN with a U-Net generator, a PatchGAN discriminator and L1 loss.
+
+Training follows the reference recipe (Isola et al. 2017): per batch, the discriminator is updated on
+``(input, target)`` as real and ``(input, G(input))`` as fake, then the generator on the adversarial
+loss plus ``lambda_l1 * L1(G(input), target)``; Adam (2e-4, beta1 0.5) for both networks; the
+learning rate is constant for ``n_epochs`` epochs and decays linearly to 0 over ``n_epochs_decay``
+more (``lr_policy: linear``), or is reduced on a plateau of a validation metric (``lr_policy:
+plateau``). Lightning's manual optimisation drives the two optimisers, so schedulers are stepped
+here at the end of each training epoch.
+
+When a sample carries a ``valid`` channel (augmentation warps fill borders), the L1 loss ignores
+the filled pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
+
+from cloudfree.models import build_model
+from cloudfree.models.layers import GANLoss
+from cloudfree.tasks.base import CloudRemovalTask, LinearDecay
+
+LR_POLICIES = ("linear", "plateau", "constant")
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Mean absolute error over the pixels where ``valid`` ``(N, 1, H, W)`` is 1 (all when None)."""
+    diff = torch.abs(pred - target)
+    if valid is None:
+        return diff.mean()
+    weight = valid.to(diff.dtype).expand_as(diff)
+    return (diff * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def make_schedulers(
+    optimizers: Sequence[torch.optim.Optimizer],
+    policy: str,
+    n_epochs: int,
+    n_epochs_decay: int,
+    plateau: Mapping[str, Any] | None,
+) -> list[Any]:
+    """One scheduler per optimiser for ``policy`` (``linear``, ``plateau``, ``constant``)."""
+    if policy not in LR_POLICIES:
+        raise ValueError(f"unknown lr_policy {policy!r}; expected one of {list(LR_POLICIES)}")
+    if policy == "linear":
+        return [LambdaLR(opt, LinearDecay(n_epochs, n_epochs_decay)) for opt in optimizers]
+    if policy == "plateau":
+        p = dict(plateau or {})
+        p.pop("monitor", None)
+        return [ReduceLROnPlateau(opt, **{"mode": "max", "factor": 0.5, "patience": 5, **p}) for opt in optimizers]
+    return [LambdaLR(opt, LinearDecay(10**9, 1)) for opt in optimizers]
+
+
+class GANTaskMixin:
+    """LR scheduling and variance logging shared by the GAN tasks (manual optimisation)."""
+
+    lr_policy: str
+    plateau: dict[str, Any]
+
+    def step_schedulers(self) -> None:
+        schedulers = self.lr_schedulers()  # type: ignore[attr-defined]
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        if self.lr_policy == "plateau":
+            key = self.plateau.get("monitor", "val/psnr")
+            value = self.trainer.callback_metrics.get(key)  # type: ignore[attr-defined]
+            if value is None:  # no validation this epoch
+                return
+            for s in schedulers:
+                s.step(float(value))
+        else:
+            for s in schedulers:
+                s.step()
+
+    @staticmethod
+    def variance_ratio(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """var(generated) / var(target) over the batch: near 0 means flat output."""
+        return fake.detach().float().var() / real.detach().float().var().clamp_min(1e-8)
+
+
+class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
+    """Pix2Pix cloud removal: ``UNetGenerator`` (the release) + conditional ``PatchGANDiscriminator``.
+
+    Args (besides those of :class:`CloudRemovalTask`):
+        generator: ``UNetGenerator`` arguments (``ngf``, ``num_downs``, ``norm``, ``use_dropout`` ...);
+            channel counts come from the bands.
+        discriminator: ``PatchGANDiscriminator`` arguments (``ndf``, ``n_layers``, ``norm``).
+        patch_size: training patch size (px), sets the generator depth unless given there.
+        gan_mode: ``vanilla`` (BCE with logits) or ``lsgan``.
+        lambda_l1: weight of the L1 loss (100).
+        lr, beta1, beta2: Adam settings for both networks.
+        lr_policy: ``linear`` (constant ``n_epochs`` then linear decay over ``n_epochs_decay``),
+            ``plateau`` (``plateau`` = ReduceLROnPlateau args + ``monitor``) or ``constant``.
+    """
+
+    task_name = "pix2pix"
+
+    def __init__(
+        self,
+        in_bands: Sequence[str] | str = "rgbn",
+        out_bands: Sequence[str] | str | None = None,
+        sar_bands: Sequence[str] | str = (),
+        use_mask: bool = False,
+        max_reflectance: float = 1.0,
+        normalization: Mapping[str, Any] | None = None,
+        sar_normalization: Mapping[str, Any] | None = None,
+        input_order: Sequence[str] | None = None,
+        n_preview: int = 4,
+        generator: Mapping[str, Any] | None = None,
+        discriminator: Mapping[str, Any] | None = None,
+        patch_size: int = 256,
+        gan_mode: str = "vanilla",
+        lambda_l1: float = 100.0,
+        lr: float = 2e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.999,
+        lr_policy: str = "linear",
+        n_epochs: int = 100,
+        n_epochs_decay: int = 100,
+        plateau: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            in_bands, out_bands, sar_bands, use_mask, max_reflectance, normalization, sar_normalization,
+            input_order, n_preview,
+        )  # fmt: skip
+        self.automatic_optimization = False
+        if lr_policy not in LR_POLICIES:
+            raise ValueError(f"unknown lr_policy {lr_policy!r}; expected one of {list(LR_POLICIES)}")
+        gen_args = {"patch_size": patch_size, **dict(generator or {})}
+        gen_args |= {"in_channels": self.in_channels, "out_channels": self.out_channels}
+        self.set_predictor("UNetGenerator", gen_args)
+        disc_args = {**dict(discriminator or {}), "in_channels": self.in_channels + self.out_channels}
+        self.discriminator = build_model("PatchGANDiscriminator", disc_args)
+        self.gan_loss = GANLoss(gan_mode)
+        self.lambda_l1 = float(lambda_l1)
+        self.lr, self.betas = float(lr), (float(beta1), float(beta2))
+        self.lr_policy, self.plateau = lr_policy, dict(plateau or {})
+        self.n_epochs, self.n_epochs_decay = int(n_epochs), int(n_epochs_decay)
+
+    def configure_optimizers(self) -> Any:
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr, betas=self.betas)
+        optimizers = [opt_g, opt_d]
+        return optimizers, make_schedulers(optimizers, self.lr_policy, self.n_epochs, self.n_epochs_decay, self.plateau)
+
+    def losses(self, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """Generator losses for one batch without updating anything (used by tests and training)."""
+        x, y = self.build_input(batch), self.build_target(batch)
+        fake = self.generator(x)
+        gan = self.gan_loss(self.discriminator(torch.cat([x, fake], 1)), True)
+        l1 = masked_l1(fake, y, batch.get("valid"))
+        return {"fake": fake, "gan": gan, "l1": l1, "total": gan + self.lambda_l1 * l1}
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        x, y = self.build_input(batch), self.build_target(batch)
+        fake = self.generator(x)
+        n = x.shape[0]
+
+        with self.toggled_optimizer(opt_d):
+            pred_fake = self.discriminator(torch.cat([x, fake.detach()], 1))
+            pred_real = self.discriminator(torch.cat([x, y], 1))
+            loss_d = 0.5 * (self.gan_loss(pred_fake, False) + self.gan_loss(pred_real, True))
+            opt_d.zero_grad()
+            self.manual_backward(loss_d)
+            opt_d.step()
+
+        with self.toggled_optimizer(opt_g):
+            loss_gan = self.gan_loss(self.discriminator(torch.cat([x, fake], 1)), True)
+            loss_l1 = masked_l1(fake, y, batch.get("valid"))
+            loss_g = loss_gan + self.lambda_l1 * loss_l1
+            opt_g.zero_grad()
+            self.manual_backward(loss_g)
+            opt_g.step()
+
+        self.log_dict(
+            {
+                "train/loss_d": loss_d.detach(),
+                "train/loss_g_gan": loss_gan.detach(),
+                "train/loss_l1": loss_l1.detach(),
+                "train/fake_var_ratio": self.variance_ratio(fake, y),
+            },
+            batch_size=n,
+        )
+        self.log("train/loss_g", loss_g.detach(), prog_bar=True, batch_size=n)
+
+    def on_train_epoch_end(self) -> None:
+        self.step_schedulers()

@@ -1,0 +1,238 @@
+"""Dataloaders for training from a config's ``data:`` section (``type: chips | single_pair | synthetic``).
+
+The datasets themselves live in :mod:`cloudfree.data.dataset`; this module only reads the files a
+config names and wires datasets, augmentation and dataloaders together. Samples always carry the
+task's :attr:`~cloudfree.tasks.base.CloudRemovalTask.data_bands`, in that order.
+
+``data:`` keys (paths are relative to the current directory):
+
+common
+    ``bands`` (optical bands, default for ``model.in_bands``), ``patch`` (px), ``batch_size``,
+    ``num_workers``, ``augment`` (``PairedAugment`` arguments: ``rotations_flips``, ``shear`` in
+    degrees, ``skew`` 0..1, ``p``; ``null`` for none), ``val_batch_size``.
+``type: chips``
+    ``store`` (folder written by ``cloudfree prepare``), ``train_split`` (``train``),
+    ``val_split`` (``val``; validation is skipped when the store has no such chips).
+``type: single_pair``
+    ``cloudy``, ``clear``, optional ``sar`` (VV, VH) and ``mask`` (class codes) rasters (anything
+    :func:`cloudfree.io.open.open_raster` reads), ``cloudy_bands``/``clear_bands``/``sar_bands``
+    (band names in file order, for files without band descriptions),
+    ``reference`` (``clear``), ``samples_per_epoch``, ``val_samples`` (crops of the same pair,
+    another seed, no augmentation; 0 for none). Without ``cloudy`` (SAR -> optical translation)
+    the clear image stands in for it.
+``type: synthetic``
+    ``scenes`` (clear rasters; ``scene_bands`` as above), ``val_scenes`` (default: the same scenes, another seed),
+    ``simulator`` (``CloudSimulator`` fields), ``samples_per_epoch``, ``val_samples``.
+
+Randomness: datasets draw from ``(seed, epoch, index)`` and the training loader shuffles with its
+own generator seeded from ``(seed, epoch)``; :class:`EpochCallback` sets the epoch before each
+epoch's loader starts, so resumed and uninterrupted runs see the same samples in the same order
+(the global RNG is left to the model: dropout, image pools). Validation always uses epoch 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from cloudfree import bands as bandcat
+
+DATA_TYPES = ("chips", "single_pair", "synthetic")
+VAL_SEED_OFFSET = 1_000_003
+
+
+def make_augment(spec: Mapping[str, Any] | bool | None) -> Any:
+    """A ``PairedAugment`` from config arguments (``True``: rotations and flips only; falsy: none)."""
+    from cloudfree.data.augment import PairedAugment
+
+    if not spec:
+        return None
+    return PairedAugment() if spec is True else PairedAugment(**dict(spec))
+
+
+def _read(path: str, bands: Any = None) -> Any:
+    """Any input :func:`cloudfree.io.open.open_raster` reads (GeoTIFF, SAFE, band folders, SEN12MS-CR)."""
+    from cloudfree.io.open import open_raster
+
+    return open_raster(path, bandcat.resolve(bands) if bands else None)
+
+
+def _single_pair(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tuple[Dataset, Dataset | None]:
+    from cloudfree.data.dataset import SinglePairDataset
+    from cloudfree.data.pairing import align_pair, mask_from_file
+
+    if not cfg.get("clear"):
+        raise ValueError("data.type single_pair needs data.clear (the clear GeoTIFF)")
+    clear = _read(cfg["clear"], cfg.get("clear_bands"))
+    cloudy = _read(cfg["cloudy"], cfg.get("cloudy_bands")) if cfg.get("cloudy") else clear
+    sar = _read(cfg["sar"], cfg.get("sar_bands")) if cfg.get("sar") else None
+    mask = mask_from_file(cfg["mask"]) if cfg.get("mask") else None
+    patch = int(cfg.get("patch", 256))
+    pair = align_pair(cloudy, clear, sar, mask, cfg.get("reference", "clear"), bands=bands, min_size=patch)
+    train = SinglePairDataset(
+        pair, patch, int(cfg.get("samples_per_epoch", 1000)), make_augment(cfg.get("augment")), seed, bands
+    )
+    n_val = int(cfg.get("val_samples", 16))
+    val = SinglePairDataset(pair, patch, n_val, None, seed + VAL_SEED_OFFSET, bands) if n_val else None
+    return train, val
+
+
+def _synthetic(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tuple[Dataset, Dataset | None]:
+    from cloudfree.data.dataset import SyntheticCloudDataset
+    from cloudfree.data.synthetic_clouds import CloudSimulator
+
+    scenes = cfg.get("scenes") or []
+    if isinstance(scenes, str):
+        scenes = [scenes]
+    if not scenes:
+        raise ValueError("data.type synthetic needs data.scenes (a list of clear GeoTIFFs)")
+    simulator = CloudSimulator(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in (cfg.get("simulator") or {}).items()}
+    )
+    patch = int(cfg.get("patch", 256))
+    rasters = [_read(p, cfg.get("scene_bands")) for p in scenes]
+    train = SyntheticCloudDataset(
+        rasters,
+        patch,
+        int(cfg.get("samples_per_epoch", 1000)),
+        simulator,
+        make_augment(cfg.get("augment")),
+        seed,
+        bands,
+    )
+    n_val = int(cfg.get("val_samples", 16))
+    if not n_val:
+        return train, None
+    val_rasters = [_read(p, cfg.get("scene_bands")) for p in cfg["val_scenes"]] if cfg.get("val_scenes") else rasters
+    return train, SyntheticCloudDataset(val_rasters, patch, n_val, simulator, None, seed + VAL_SEED_OFFSET, bands)
+
+
+def _chips(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tuple[Dataset, Dataset | None]:
+    from cloudfree.data.chips import read_index
+    from cloudfree.data.dataset import ChipDataset
+
+    if not cfg.get("store"):
+        raise ValueError("data.type chips needs data.store (a folder written by `cloudfree prepare`)")
+    store = cfg["store"]
+    train = ChipDataset(store, cfg.get("train_split", "train"), bands, make_augment(cfg.get("augment")), seed)
+    val_split = cfg.get("val_split", "val")
+    has_val = bool(val_split) and any(r["split"] == val_split for r in read_index(store))
+    return train, ChipDataset(store, val_split, bands, None, seed) if has_val else None
+
+
+BUILDERS = {"chips": _chips, "single_pair": _single_pair, "synthetic": _synthetic}
+
+
+def build_datasets(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int = 0) -> tuple[Dataset, Dataset | None]:
+    """Training and (optional) validation datasets of ``data.type``, returning ``bands`` in order."""
+    kind = cfg.get("type")
+    if kind not in BUILDERS:
+        raise ValueError(f"unknown data.type {kind!r}; expected one of {list(DATA_TYPES)}")
+    return BUILDERS[kind](cfg, tuple(bands), int(seed))
+
+
+def hash_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed from (seed, epoch), independent of Python's hash randomisation."""
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def check_sample(sample: Mapping[str, Any], needs: Mapping[str, bool], source: str) -> None:
+    """Refuse data that lacks what the task uses (SAR, cloud mask), naming the key."""
+    for key, needed in needs.items():
+        if needed and key not in sample:
+            raise ValueError(f"{source}: the task uses {key!r} but the samples have only {sorted(sample)}")
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """Random permutation of ``range(n)`` that depends only on ``(seed, epoch)`` (``set_epoch``)."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = int(n), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(hash_seed(self.seed, self.epoch))
+        yield from torch.randperm(self.n, generator=generator).tolist()
+
+
+class CloudDataModule(L.LightningDataModule):
+    """Train / validation dataloaders around two datasets of dict samples.
+
+    Build it from a config with :meth:`from_config`, or directly from datasets (tests, notebooks).
+    """
+
+    def __init__(
+        self,
+        train_set: Dataset,
+        val_set: Dataset | None = None,
+        batch_size: int = 1,
+        val_batch_size: int | None = None,
+        num_workers: int = 0,
+        needs: Mapping[str, bool] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.train_set, self.val_set = train_set, val_set
+        self.seed = int(seed)
+        self.sampler = EpochShuffleSampler(len(train_set), self.seed)  # type: ignore[arg-type]
+        self.generator = torch.Generator()  # the loader's base seed; keeps data loading off the global RNG
+        self.set_epoch(0)
+        self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size or batch_size)
+        self.num_workers = int(num_workers)
+        if needs:
+            check_sample(train_set[0], needs, "training data")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any], task: Any, seed: int = 0) -> CloudDataModule:
+        """Datasets of ``cfg`` (the ``data:`` section) holding ``task.data_bands``."""
+        train, val = build_datasets(cfg, task.data_bands, seed)
+        needs = {"sar": bool(task.sar_bands), "mask": bool(task.use_mask)}
+        return cls(
+            train, val, cfg.get("batch_size", 1), cfg.get("val_batch_size"), cfg.get("num_workers", 0), needs, seed
+        )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle order and dataset draws of training epoch ``epoch`` (a function of seed and epoch only)."""
+        self.sampler.set_epoch(epoch)
+        self.generator.manual_seed(hash_seed(self.seed, epoch))
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(epoch)
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=self.sampler if shuffle else None,
+            generator=self.generator,
+            num_workers=self.num_workers,
+            drop_last=shuffle and len(dataset) > batch_size,  # type: ignore[arg-type]
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        # Lightning creates the first epoch's iterator before any epoch hook, after restoring the
+        # epoch counter of a resumed run: set the epoch here for that first iterator.
+        self.set_epoch(self.trainer.current_epoch if self.trainer is not None else 0)
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader(self.val_set, self.val_batch_size, shuffle=False) if self.val_set is not None else []
+
+
+class EpochCallback(L.Callback):
+    """Before each training epoch, ``set_epoch`` on the datamodule: shuffle order and dataset draws."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if hasattr(datamodule, "set_epoch"):
+            datamodule.set_epoch(trainer.current_epoch)

@@ -1,0 +1,61 @@
+"""Training checkpoint -> release (``model.safetensors`` + ``config.json``).
+
+The checkpoint is read with ``torch.load(..., weights_only=True)`` (no code is unpickled), the task
+is rebuilt from the closed task registry with the hyper-parameters stored in the checkpoint, its
+weights are loaded, and the task's predictor (the generator, the denoiser ...) is written with
+:func:`cloudfree.models.release.save_release` together with the task's
+:meth:`~cloudfree.tasks.base.CloudRemovalTask.release_config` (architecture, arguments, bands,
+normalisation, radiometry, version).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cloudfree.models.release import ReleaseConfig, save_release
+from cloudfree.tasks import task_class
+
+
+class CheckpointError(ValueError):
+    """A file is not a readable cloudfree training checkpoint."""
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checkpoint dict, loaded with ``weights_only=True`` on the CPU."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: checkpoint does not exist")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise CheckpointError(f"{p}: not a readable training checkpoint (weights-only load failed: {exc})") from exc
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointError(f"{p}: not a Lightning checkpoint (no state_dict)")
+    if not ckpt.get("cloudfree_task"):
+        raise CheckpointError(f"{p}: not a cloudfree checkpoint (no task name recorded)")
+    return ckpt
+
+
+def load_task(path: str | os.PathLike[str]) -> Any:
+    """Rebuild the task of a checkpoint with its weights, in eval mode on the CPU."""
+    ckpt = read_checkpoint(path)
+    cls = task_class(ckpt["cloudfree_task"])
+    task = cls(**dict(ckpt.get("hyper_parameters", {})))
+    task.load_state_dict(ckpt["state_dict"])
+    task.on_load_checkpoint(ckpt)
+    return task.eval()
+
+
+def export_release(
+    checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], name: str | None = None
+) -> tuple[Path, ReleaseConfig]:
+    """Write the release of ``checkpoint`` into ``out_dir``; returns the folder and its config."""
+    task = load_task(checkpoint)
+    out = Path(out_dir)
+    config = task.release_config(name or out.name)
+    return save_release(task.predictor(), config, out), config
