@@ -1,0 +1,317 @@
+"""Temporal baselines: fill a cloudy date from other dates of the same place, with no training.
+
+Inputs are a *target* scene with its cloud mask and a *series* of other dates (each with an
+optional mask; without one every valid pixel of that date counts as clear). Series members must
+share the target's bands; one on another grid is reprojected onto the target's on the fly
+(``rasterio.vrt.WarpedVRT``, bilinear). Dates come from the ``DATETIME`` tag, else the file name
+(``2015-08-30`` or ``20150830``). An observation is *clear* where its date is valid and its mask
+code is not cloud or shadow. All methods work on reflectance (each file with its own DN offset):
+
+* ``gapfill`` - nearest clear date: each pixel takes the clear observation nearest in time to the
+  target, adjusted per band by a linear radiometric fit ``target = gain * member + offset``
+  (least squares over the pixels clear in both dates; gain 1, offset 0 with fewer than
+  ``MIN_FIT_PIXELS`` such pixels).
+* ``least-cloudy`` - dates are ranked by how much of the target's cloudy area they cover with
+  cloud, shadow or nodata (fewest first; ties: nearer in time); each pixel takes the clear
+  observation of the best-ranked date clear there, unadjusted. With a date clear under the whole
+  target cloud, that date fills the gap alone.
+* ``mosaic`` - the mean of all clear observations of the pixel (the target's own included).
+* ``median`` - their median.
+
+Pixels without any clear observation keep the target's values (``SceneSummary.extra["unfilled"]``
+counts them). Only the target's cloud and shadow pixels are replaced, feathered like model output,
+unless ``replace_all``. The pass runs through the streaming engine (tiles without overlap, since
+every method is per pixel), so memory stays bounded; ``gapfill`` and ``least-cloudy`` read the
+scenes once more beforehand, by windows, for their statistics.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rasterio.windows import Window
+
+from cloudfree.inference.composite import (
+    cloud_of,
+    composite,
+    default_dtype,
+    feather_weights,
+    mask_output,
+    output_offset,
+    output_tags,
+    read_mask_window,
+)
+from cloudfree.inference.sources import InputSpec, Source, as_float
+from cloudfree.inference.streaming import OutputSpec, SceneSummary, predict_scene
+from cloudfree.io.geotiff import band_names_of, dn_offset_from_tags, infer_radiometry, open_info
+
+METHODS = ("gapfill", "least-cloudy", "mosaic", "median")
+MIN_FIT_PIXELS = 50
+_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+
+
+def acquisition_date(path: str | os.PathLike[str]) -> datetime:
+    """Acquisition time of a scene: its ``DATETIME`` tag, else a date in its file name."""
+    info = open_info(path)
+    text = info.tags.get("DATETIME") or info.tags.get("TIFFTAG_DATETIME")
+    if text:
+        for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+            try:
+                return datetime.strptime(text.strip().rstrip("Z").split(".")[0], fmt)
+            except ValueError:
+                continue
+    match = _DATE_IN_NAME.search(Path(path).name)
+    if match:
+        try:
+            return datetime(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            pass
+    raise ValueError(f"{path}: acquisition date unknown: no DATETIME tag and no YYYY-MM-DD / YYYYMMDD in the file name")
+
+
+@dataclass
+class SeriesStats:
+    """Per-member statistics of the target's grid: cloud cover of the target's gap, radiometric fit."""
+
+    gap_cover: np.ndarray  # (k,) fraction of the target's cloudy pixels that member k cannot fill
+    gain: np.ndarray  # (k, C)
+    offset: np.ndarray  # (k, C)
+    fit_pixels: np.ndarray  # (k,)
+
+
+def _clear(raster_valid: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
+    return raster_valid if codes is None else raster_valid & ~cloud_of(codes) & (codes != 255)
+
+
+def series_stats(
+    target: Source,
+    members: Sequence[Source],
+    target_mask: Source | None,
+    member_masks: Sequence[Source | None],
+    rows: int = 256,
+) -> SeriesStats:
+    """One windowed pass: how much of the target's gap each member covers, and least-squares fits."""
+    k, c = len(members), target.channels
+    n = np.zeros(k)
+    sx, sy, sxx, sxy = (np.zeros((k, c)) for _ in range(4))
+    blocked, gap = np.zeros(k), 0
+    height, width = target.info.height, target.info.width
+    for r0 in range(0, height, rows):
+        win = Window(0, r0, width, min(rows, height - r0))
+        t = target.read(win)
+        t_codes = target_mask.read(win).data[0] if target_mask is not None else None
+        t_clear = _clear(t.valid, t_codes)
+        t_gap = t.valid & ~t_clear
+        gap += int(t_gap.sum())
+        y = as_float(t)
+        for j, (m, mm) in enumerate(zip(members, member_masks, strict=True)):
+            r = m.read(win)
+            m_clear = _clear(r.valid, mm.read(win).data[0] if mm is not None else None)
+            blocked[j] += int((t_gap & ~m_clear).sum())
+            both = t_clear & m_clear
+            x = as_float(r)[:, both].astype(np.float64)
+            yy = y[:, both].astype(np.float64)
+            n[j] += both.sum()
+            sx[j] += x.sum(1)
+            sy[j] += yy.sum(1)
+            sxx[j] += (x * x).sum(1)
+            sxy[j] += (x * yy).sum(1)
+    gain, offset = np.ones((k, c)), np.zeros((k, c))
+    for j in range(k):
+        if n[j] >= MIN_FIT_PIXELS:
+            var = sxx[j] / n[j] - (sx[j] / n[j]) ** 2
+            cov = sxy[j] / n[j] - sx[j] * sy[j] / n[j] ** 2
+            ok = var > 1e-12
+            gain[j, ok] = cov[ok] / var[ok]
+            offset[j] = sy[j] / n[j] - gain[j] * sx[j] / n[j]
+    cover = blocked / gap if gap else np.zeros(k)
+    return SeriesStats(cover, gain, offset, n)
+
+
+def first_clear(values: np.ndarray, clear: np.ndarray, ranking: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, the value of the best-ranked clear member.
+
+    ``values`` ``(k, C, h, w)``, ``clear`` ``(k, h, w)``; returns ``(C, h, w)`` (NaN where no member
+    is clear) and the ``(h, w)`` bool "filled".
+    """
+    out = np.full(values.shape[1:], np.nan, np.float32)
+    filled = np.zeros(values.shape[2:], bool)
+    for j in ranking:
+        take = clear[j] & ~filled
+        out[:, take] = values[j][:, take]
+        filled |= take
+    return out, filled
+
+
+def estimate(method: str, values: np.ndarray, clear: np.ndarray, ranking: Sequence[int]) -> np.ndarray:
+    """The cloud-free estimate ``(C, h, w)`` (NaN where nothing is clear) from ``k`` observations.
+
+    ``values`` ``(k, C, h, w)`` reflectance (already gain/offset adjusted for ``gapfill``), ``clear``
+    ``(k, h, w)``; ``ranking`` orders the members for ``gapfill`` / ``least-cloudy``.
+    """
+    if method in ("gapfill", "least-cloudy"):
+        return first_clear(values, clear, ranking)[0]
+    masked = np.where(clear[:, None], values, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: nothing clear, NaN wanted
+        if method == "mosaic":
+            return np.nanmean(masked, axis=0).astype(np.float32)
+        if method == "median":
+            return np.nanmedian(masked, axis=0).astype(np.float32)
+    raise ValueError(f"unknown temporal method {method!r}; expected one of {METHODS}")
+
+
+def fill_temporal(
+    target: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    method: str,
+    series: Sequence[str | os.PathLike[str]],
+    mask: str | os.PathLike[str] | None = None,
+    series_masks: Sequence[str | os.PathLike[str]] | None = None,
+    replace_all: bool = False,
+    dtype: str | None = None,
+    feather: int = 4,
+    write_mask: str | os.PathLike[str] | None = None,
+    tile: int = 512,
+    progress: bool = True,
+) -> SceneSummary:
+    """Fill the target's cloudy pixels from the series with ``method``; write a COG to ``output``.
+
+    Args:
+        target: the cloudy scene; its bands are the output bands.
+        output: destination COG (atomic).
+        method: ``gapfill``, ``least-cloudy``, ``mosaic`` or ``median`` (see the module docstring).
+        series: the other dates (same bands; reprojected onto the target's grid when needed).
+        mask: the target's cloud/shadow mask (codes or binary); required unless ``replace_all``.
+        series_masks: one mask per series member, in the same order (optional).
+        replace_all: output the estimate wherever it exists, not only under the mask.
+        dtype: ``uint16`` (DN, target's offset) or ``float32`` reflectance; default from the target.
+        feather: blending ramp (pixels) outside the mask.
+        write_mask: also write the target mask that was used.
+        tile: processing tile (pixels); any size gives the same result.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown temporal method {method!r}; expected one of {list(METHODS)}")
+    if not series:
+        raise ValueError(f"--method {method} needs at least one other date (--series A.tif B.tif ...)")
+    if mask is None and not replace_all:
+        raise ValueError(f"--method {method} needs the target's cloud mask (--mask M.tif), or --replace-all")
+    if series_masks is not None and len(series_masks) != len(series):
+        raise ValueError(f"{len(series_masks)} series masks for {len(series)} series members; give one per member")
+    tpath = Path(target)
+    info = open_info(tpath)
+    names = band_names_of(info, None)
+    radiometry = infer_radiometry(names, info.dtype, info.tags)
+    dtype = dtype or default_dtype(radiometry)
+    t_src = Source(InputSpec(tpath))
+    members = [Source(InputSpec(Path(p), select=names), grid=info) for p in series]
+    t_mask = Source(InputSpec(Path(mask), kind="mask"), grid=info) if mask is not None else None
+    if t_mask is not None and not t_mask.aligned:
+        raise ValueError(
+            f"{mask}: the target's mask must lie on the target's grid ({tpath}, {info.height}x{info.width})"
+        )
+    m_masks = [Source(InputSpec(Path(p), kind="mask"), grid=info) for p in series_masks or []] or [None] * len(series)
+    t_date = acquisition_date(tpath)
+    distance = [abs((acquisition_date(m.spec.path) - t_date).total_seconds()) for m in members]
+    stats = series_stats(t_src, members, t_mask, m_masks)
+    if method == "least-cloudy":
+        ranking = sorted(range(len(members)), key=lambda j: (stats.gap_cover[j], distance[j]))
+    else:
+        ranking = sorted(range(len(members)), key=lambda j: distance[j])
+    k, c = len(members), len(names)
+    gain = stats.gain if method == "gapfill" else np.ones((k, c))
+    offset = stats.offset if method == "gapfill" else np.zeros((k, c))
+    n_masks = (t_mask is not None) + sum(m is not None for m in m_masks)
+    unfilled = [0]
+
+    def predict(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        out = np.empty((x.shape[0], c + 1, *x.shape[2:]), np.float32)
+        for i in range(x.shape[0]):
+            obs = x[i, : (k + 1) * c].reshape(k + 1, c, *x.shape[2:])
+            codes = list(x[i, (k + 1) * c : (k + 1) * c + n_masks])
+            valids = x[i, (k + 1) * c + n_masks :] > 0.5
+            t_codes = codes.pop(0) if t_mask is not None else None
+            clear = [_clear(valids[0], t_codes)]
+            clear += [_clear(valids[j + 1], codes.pop(0) if m_masks[j] is not None else None) for j in range(k)]
+            adjusted = obs[1:] * gain[:, :, None, None].astype(np.float32) + offset[:, :, None, None].astype(np.float32)
+            if method in ("mosaic", "median"):  # the target's own clear observations count too
+                est = estimate(method, obs, np.stack(clear), ranking)
+            else:
+                est = estimate(method, adjusted, np.stack(clear[1:]), ranking)
+            out[i, :c] = est
+            out[i, c] = np.isfinite(est).all(axis=0)
+        return out
+
+    off = output_offset(radiometry, _offsets(info, c), dtype)
+    tags = output_tags(
+        info,
+        dtype,
+        off,
+        method=method,
+        replaced="all pixels" if replace_all else "cloud and shadow pixels",
+        extra={"CLOUDFREE_SERIES": [str(m.spec.path) for m in members]},
+    )
+
+    def finalize(blended: np.ndarray, window: Window, raster: Any) -> list[np.ndarray]:
+        est, filled = blended[:c], blended[c] > 0.5
+        refl = raster.to_reflectance().data
+        est = np.where(filled[None], est, refl)
+        if mask is not None:
+            codes_m, rows = read_mask_window(str(mask), window, feather, info.height)
+            codes = codes_m[rows]
+            weight = feather_weights(cloud_of(codes_m), feather)[rows]
+        else:
+            codes = np.ones(filled.shape, np.uint8)
+            weight = np.ones(filled.shape, np.float32)
+        if replace_all:
+            weight = np.ones_like(weight)
+        weight = np.where(filled, weight, 0.0)
+        unfilled[0] += int((cloud_of(codes) & raster.valid & ~filled).sum()) if not replace_all else 0
+        out = [composite(raster, est, weight, dtype, off)]
+        if write_mask is not None:
+            out.append(mask_output(codes, raster.valid))
+        return out
+
+    inputs: list[Any] = [t_src.spec, *[m.spec for m in members]]
+    inputs += ([t_mask.spec] if t_mask else []) + [m.spec for m in m_masks if m is not None]
+    extras = [OutputSpec(Path(write_mask), ("mask",), "uint8", 255)] if write_mask is not None else []
+    summary = predict_scene(
+        inputs,
+        output,
+        predict,
+        out_descriptions=names,
+        out_dtype=dtype,
+        tags=tags,
+        tile=tile,
+        overlap=0,
+        batch_size=1,
+        finalize=finalize,
+        extra_outputs=extras,
+        validity_channels=True,
+        progress=progress,
+        desc=f"{method} {tpath.name}",
+    )
+    summary.extra.update(
+        method=method,
+        ranking=[str(members[j].spec.path) for j in ranking],
+        gap_cover=[float(v) for v in stats.gap_cover],
+        gain=stats.gain.tolist(),
+        offset=stats.offset.tolist(),
+        fit_pixels=[int(v) for v in stats.fit_pixels],
+        unfilled=unfilled[0],
+    )
+    return summary
+
+
+def _offsets(info: Any, count: int) -> np.ndarray:
+    offset = dn_offset_from_tags(info.tags, count)
+    return np.zeros(count, np.float32) if offset is None else offset

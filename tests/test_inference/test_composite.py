@@ -1,0 +1,44 @@
+"""Compositing: feather ramp, exact clear pixels in DN and reflectance, mask codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cloudfree.inference.composite import cloud_of, composite, feather_weights
+from cloudfree.radiometry import Radiometry
+from tests.fixtures import make_raster
+
+
+def test_cloud_codes():
+    np.testing.assert_array_equal(cloud_of(np.array([0, 1, 2, 3, 255])), [False, True, True, True, False])
+
+
+def test_feather_ramp():
+    cloud = np.zeros((1, 12), bool)
+    cloud[0, 5] = True
+    w = feather_weights(cloud, 3)[0]
+    np.testing.assert_allclose(w[2:9], [0.25, 0.5, 0.75, 1.0, 0.75, 0.5, 0.25])
+    assert (w[:2] == 0).all() and (w[9:] == 0).all()
+    np.testing.assert_array_equal(feather_weights(cloud, 0), cloud.astype(np.float32))
+    assert not feather_weights(np.zeros((4, 4), bool), 3).any()
+
+
+def test_composite_keeps_clear_dn_exactly_and_blends_the_edge():
+    r = make_raster(6, 8, bands=("B04", "B08"), radiometry=Radiometry.DN, seed=3)
+    r.dn_offset = np.array([-1000.0, -1000.0], np.float32)
+    estimate = np.full((2, 6, 8), 0.5, np.float32)
+    weight = np.zeros((6, 8), np.float32)
+    weight[2, 3], weight[2, 4] = 1.0, 0.5
+    out = composite(r, estimate, weight, "uint16")
+    keep = weight == 0
+    np.testing.assert_array_equal(out[:, keep], r.data[:, keep])
+    assert (out[:, 2, 3] == 0.5 * 10000 + 1000).all()  # DN = refl * 10000 - offset
+    refl = r.to_reflectance().data[:, 2, 4]
+    np.testing.assert_allclose(out[:, 2, 4], np.rint((0.5 * 0.5 + 0.5 * refl) * 10000 + 1000), atol=1)
+    f = composite(r, estimate, weight, "float32")
+    np.testing.assert_array_equal(f[:, keep], r.to_reflectance().data[:, keep])
+    every = composite(r, estimate, None, "float32")
+    assert (every == 0.5).all()
+    with pytest.raises(ValueError, match="does not match"):
+        composite(r, estimate[:1], weight, "uint16")

@@ -1,0 +1,244 @@
+"""Model-driven removal: compositing exactness, georeferencing, dtypes, diffusion uncertainty, SAR, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from cloudfree.bands import BandError
+from cloudfree.inference import removal
+from cloudfree.inference.removal import remove
+from cloudfree.io import open_info, read_mask, read_raster, write_mask, write_raster
+from cloudfree.radiometry import Radiometry
+from tests.fixtures import make_raster
+from tests.test_inference.releases import diffusion_release, identity_release, sar_release, unet_release
+
+
+def _dn_scene(tmp_path, h=48, w=56, offset=-1000.0):
+    """A DN raster recording a baseline-04.00 offset, with a nodata block and a square cloud mask."""
+    r = make_raster(h, w, radiometry=Radiometry.DN, seed=5)
+    r.data[:] += 1000
+    r.dn_offset = np.full(4, offset, np.float32)
+    r.data[:, :4, :6] = 0
+    r.valid[:4, :6] = False
+    path = write_raster(r, tmp_path / "scene.tif")
+    mask = np.zeros((h, w), np.uint8)
+    mask[18:30, 20:34] = 1
+    mask[40:44, 5:9] = 3  # shadow counts too
+    write_mask(mask, r, tmp_path / "mask.tif")
+    return read_raster(path), mask
+
+
+def test_identity_keeps_every_pixel_and_the_georeferencing(tmp_path, shared_data):
+    folder = shared_data / "madagascar_cloudy_l1c"
+    src, mask = folder / "S2_L1C_cloudy.tif", folder / "s2cloudless_mask.tif"
+    rel = identity_release(tmp_path / "identity")
+    summary = remove(
+        src, tmp_path / "out.tif", model=rel, mask=mask, write_mask=tmp_path / "used.tif", progress=False, device="cpu"
+    )
+    out, inp = read_raster(tmp_path / "out.tif"), read_raster(src, select="rgbn")
+    assert out.data.dtype == np.uint16 and out.bands == ("B02", "B03", "B04", "B08")
+    np.testing.assert_array_equal(out.data, inp.data)
+    np.testing.assert_array_equal(out.valid, inp.valid)
+    info, ref = open_info(tmp_path / "out.tif"), open_info(src)
+    assert info.crs.to_epsg() == 4326 and info.transform.almost_equals(ref.transform) and info.nodata == 0
+    assert info.tags["CLOUDFREE_MODEL"] == "identity" and info.tags["CLOUDFREE_RADIOMETRY"] == "dn"
+    assert json.loads(info.tags["CLOUDFREE_DN_OFFSET"]) == [0.0] * 4 and "CLOUDFREE_MODEL_VERSION" in info.tags
+    used = read_mask(tmp_path / "used.tif")
+    np.testing.assert_array_equal(used[inp.valid], read_mask(mask)[inp.valid])
+    assert summary.tiles == 12
+
+
+def test_float32_output_is_reflectance(tmp_path, shared_data):
+    src = shared_data / "slovenia_timeseries_l1c" / "S2_L1C_2015-08-30.tif"
+    remove(
+        src,
+        tmp_path / "out.tif",
+        model=identity_release(tmp_path / "id"),
+        dtype="float32",
+        tile=64,
+        overlap=16,
+        progress=False,
+        device="cpu",
+        threshold=0.01,
+    )
+    out = read_raster(tmp_path / "out.tif")
+    assert out.radiometry is Radiometry.REFLECTANCE and out.crs.to_epsg() == 32633
+    np.testing.assert_array_equal(out.data, read_raster(src, select="rgbn").to_reflectance().data)
+
+
+def test_only_masked_pixels_change_and_clear_dn_are_bit_identical(tmp_path):
+    scene, mask = _dn_scene(tmp_path)
+    remove(
+        tmp_path / "scene.tif",
+        tmp_path / "out.tif",
+        model=unet_release(tmp_path / "unet"),
+        mask=tmp_path / "mask.tif",
+        tile=32,
+        overlap=8,
+        feather=3,
+        progress=False,
+        device="cpu",
+    )
+    out = read_raster(tmp_path / "out.tif")
+    assert json.loads(open_info(tmp_path / "out.tif").tags["CLOUDFREE_DN_OFFSET"]) == [-1000.0] * 4
+    far = ndimage.distance_transform_edt(mask == 0) > 3
+    np.testing.assert_array_equal(out.data[:, far], scene.data[:, far])  # bit-identical DN, offset kept
+    cloudy = (mask > 0) & scene.valid
+    assert (out.data[:, cloudy] != scene.data[:, cloudy]).mean() > 0.9
+    ring = ~far & (mask == 0) & scene.valid  # the feathered edge lies between input and estimate
+    assert (out.data[:, ring] != scene.data[:, ring]).mean() > 0.5
+    assert (out.data[:, ~scene.valid] == 0).all() and not out.valid[:4, :6].any()
+
+
+def test_replace_all_and_the_threshold_fallback(tmp_path):
+    scene, _ = _dn_scene(tmp_path)
+    rel = unet_release(tmp_path / "unet")
+    remove(
+        tmp_path / "scene.tif",
+        tmp_path / "all.tif",
+        model=rel,
+        replace_all=True,
+        tile=32,
+        overlap=8,
+        progress=False,
+        device="cpu",
+    )
+    changed = (read_raster(tmp_path / "all.tif").data != scene.data).any(axis=0)
+    assert changed[scene.valid].mean() > 0.95
+    # threshold above any difference: nothing is cloud, the output is the input
+    remove(
+        tmp_path / "scene.tif",
+        tmp_path / "none.tif",
+        model=rel,
+        threshold=10.0,
+        tile=32,
+        overlap=8,
+        write_mask=tmp_path / "m0.tif",
+        progress=False,
+        device="cpu",
+    )
+    np.testing.assert_array_equal(read_raster(tmp_path / "none.tif").data, scene.data)
+    m0 = read_mask(tmp_path / "m0.tif")
+    assert (m0[scene.valid] == 0).all() and (m0[~scene.valid] == 255).all()
+    remove(
+        tmp_path / "scene.tif",
+        tmp_path / "every.tif",
+        model=rel,
+        threshold=0.0,
+        tile=32,
+        overlap=8,
+        write_mask=tmp_path / "m1.tif",
+        progress=False,
+        device="cpu",
+    )
+    assert (read_mask(tmp_path / "m1.tif")[scene.valid] == 1).all()
+
+
+def test_diffusion_mean_and_uncertainty(tmp_path):
+    scene, mask = _dn_scene(tmp_path, 40, 40)
+    rel = diffusion_release(tmp_path / "diff")
+    remove(
+        tmp_path / "scene.tif",
+        tmp_path / "out.tif",
+        model=rel,
+        mask=tmp_path / "mask.tif",
+        steps=2,
+        samples=3,
+        uncertainty=tmp_path / "std.tif",
+        tile=32,
+        overlap=8,
+        feather=2,
+        progress=False,
+        device="cpu",
+        seed=1,
+    )
+    std = read_raster(tmp_path / "std.tif")
+    assert std.data.dtype == np.float32 and std.bands == ("B02", "B03", "B04", "B08")
+    assert open_info(tmp_path / "std.tif").tags["CLOUDFREE_LAYER"].startswith("uncertainty")
+    far = ndimage.distance_transform_edt(mask == 0) > 2
+    assert (std.data[:, far & scene.valid] == 0).all()
+    assert (std.data[:, (mask > 0) & scene.valid] > 0).all()
+    with pytest.raises(ValueError, match="diffusion"):
+        remove(
+            tmp_path / "scene.tif",
+            tmp_path / "x.tif",
+            model=identity_release(tmp_path / "id"),
+            uncertainty=tmp_path / "s.tif",
+            progress=False,
+        )
+
+
+def test_sar_optical_model_on_sen1floods11(tmp_path, shared_data):
+    folder = shared_data / "sen1floods11_spain"
+    s2, s1 = folder / "Spain_7370579_S2Hand.tif", folder / "Spain_7370579_S1Hand.tif"
+    rel = sar_release(tmp_path / "dsen2cr")
+    remove(
+        s2,
+        tmp_path / "out.tif",
+        model=rel,
+        sar=s1,
+        replace_all=True,
+        tile=256,
+        overlap=32,
+        progress=False,
+        device="cpu",
+    )
+    out, inp = read_raster(tmp_path / "out.tif"), read_raster(s2, select="rgbn")
+    assert out.crs.to_epsg() == 4326 and out.transform.almost_equals(inp.transform)
+    assert out.data.dtype == np.uint16 and out.bands == ("B02", "B03", "B04", "B08")
+    np.testing.assert_array_equal(out.valid, inp.valid)
+    with pytest.raises(ValueError, match="--sar"):
+        remove(s2, tmp_path / "x.tif", model=rel, progress=False)
+    with pytest.raises(ValueError, match="no Sentinel-1"):
+        remove(s2, tmp_path / "x.tif", model=identity_release(tmp_path / "id"), sar=s1, progress=False)
+
+
+def test_bad_inputs_are_refused_and_leave_nothing(tmp_path, monkeypatch):
+    r = make_raster(40, 40, bands=("B02", "B03", "B04"))
+    write_raster(r, tmp_path / "rgb.tif")
+    rel = identity_release(tmp_path / "id")
+    with pytest.raises(BandError, match="B08"):
+        remove(tmp_path / "rgb.tif", tmp_path / "out.tif", model=rel, progress=False)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        remove(tmp_path / "rgb.tif", tmp_path / "out.tif", model=unet_release(tmp_path / "u"), tile=36, progress=False)
+    write_mask(np.zeros((10, 10), np.uint8), make_raster(10, 10), tmp_path / "small_mask.tif")
+    _dn_scene(tmp_path)
+    with pytest.raises(ValueError, match="expected one band on the grid"):
+        remove(
+            tmp_path / "scene.tif", tmp_path / "out.tif", model=rel, mask=tmp_path / "small_mask.tif", progress=False
+        )
+    monkeypatch.setattr(removal, "WEIGHTS_DIR", tmp_path / "no-weights")
+    with pytest.raises(ValueError, match="--model"):
+        remove(tmp_path / "scene.tif", tmp_path / "out.tif", progress=False)
+    assert not (tmp_path / "out.tif").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_mask_auto_uses_the_masking_model(tmp_path, shared_data, monkeypatch):
+    """`auto` masks with the packaged U-Net when there is one, else s2cloudless on Level-1C input."""
+    from cloudfree.masking import predict as masking
+
+    src = shared_data / "slovenia_timeseries_l1c" / "S2_L1C_2015-07-31.tif"  # overcast
+    rel = identity_release(tmp_path / "id")
+    if masking.default_mask_available():
+        remove(src, tmp_path / "unet.tif", model=rel, mask="auto", tile=64, overlap=16, progress=False, device="cpu")
+        assert "default-mask" in open_info(tmp_path / "unet.tif").tags["CLOUDFREE_METHOD"]
+    monkeypatch.setattr(masking, "default_mask_available", lambda: False)
+    remove(
+        src,
+        tmp_path / "out.tif",
+        model=rel,
+        mask="auto",
+        tile=64,
+        overlap=16,
+        write_mask=tmp_path / "used.tif",
+        progress=False,
+        device="cpu",
+    )
+    assert "s2cloudless" in open_info(tmp_path / "out.tif").tags["CLOUDFREE_METHOD"]
+    used = read_mask(tmp_path / "used.tif")
+    assert set(np.unique(used)) <= {0, 1, 255} and (used == 1).mean() > 0.5
