@@ -20,12 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CKPT", help="training checkpoint (.ckpt) written by `cloudfree train`")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="release folder to write")
     parser.add_argument("--name", help="model name recorded in config.json (default: the folder name)")
+    parser.add_argument("--half", action="store_true", help="store weights as float16 (half the size)")
 
 
 def run(args: argparse.Namespace) -> int:
     from cloudfree.training.export import export_release
 
-    out, config = export_release(args.checkpoint, args.output, args.name)
+    out, config = export_release(args.checkpoint, args.output, args.name, half=args.half)
     bands = ", ".join(config.in_bands + config.sar_bands) + (" + mask" if config.uses_mask else "")
     print(f"{out}: {config.architecture} ({config.kind}), inputs {bands} -> {', '.join(config.out_bands)}")
     return 0

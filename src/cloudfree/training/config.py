@@ -11,7 +11,7 @@ A config has these top-level sections (anything else is refused, naming the key)
 ``optim``
     optimiser and schedule arguments of the task (``lr``, ``beta1``, ``n_epochs``, ``n_epochs_decay``).
 ``data``
-    ``type`` (``chips`` | ``single_pair`` | ``synthetic``), paths, ``bands``, ``patch``,
+    ``type`` (``chips`` | ``single_pair`` | ``synthetic`` | ``timeseries``), paths, ``bands``, ``patch``,
     ``batch_size``, ``num_workers``, ``augment`` (see :mod:`cloudfree.training.datamodule`).
 ``trainer``
     arguments passed to ``lightning.Trainer`` (``max_epochs``/``max_steps``, ``precision``,

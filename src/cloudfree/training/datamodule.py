@@ -1,4 +1,4 @@
-"""Dataloaders for training from a config's ``data:`` section (``type: chips | single_pair | synthetic``).
+"""Dataloaders for training from a config's ``data:`` section (``type: chips | single_pair | synthetic | timeseries``).
 
 The datasets themselves live in :mod:`cloudfree.data.dataset`; this module only reads the files a
 config names and wires datasets, augmentation and dataloaders together. Samples always carry the
@@ -22,7 +22,23 @@ common
     the clear image stands in for it.
 ``type: synthetic``
     ``scenes`` (clear rasters; ``scene_bands`` as above), ``val_scenes`` (default: the same scenes, another seed),
-    ``simulator`` (``CloudSimulator`` fields), ``samples_per_epoch``, ``val_samples``.
+    ``simulator`` (``CloudSimulator`` fields), ``samples_per_epoch``, ``val_samples``. A scene entry
+    is a path, or a mapping ``{path, window: [row, col, height, width], exclude_mask: MASK.tif,
+    exclude_buffer: px}`` that trains on one window of the scene only (hold the rest out) and/or
+    treats the non-zero pixels of a cloud mask (grown by ``exclude_buffer`` pixels) as nodata,
+    so that only the clear parts of a partly cloudy scene are used.
+``type: timeseries``
+    Multi-temporal samples t0 -> t1 (``prev_optical``, ``prev_sar``, ``sar``, ``clear``, ``cloudy``;
+    :mod:`cloudfree.data.timeseries`) from ``root`` (a SEN12MS-CR-TS folder: consecutive time points
+    with S1 and S2; ``max_cloud`` keeps only S2 images whose s2cloudless cloud fraction is at most
+    this (0..1; one s2cloudless pass over the S2 files at start), ``max_gap_days`` drops pairs
+    further apart) and/or ``sequences`` (a list of ``{prev_optical, prev_sar, sar, clear, cloudy,
+    mask, scene, <role>_bands}`` mappings of files, aligned onto the ``clear`` grid; ``cloudy`` and
+    ``mask`` optional). ``simulator`` (``CloudSimulator`` fields; ``false`` for none) makes the
+    ``cloudy`` image where a sequence has no real one. ``samples_per_epoch`` (default: one crop per
+    source when there is a ``root``, else 1000), ``max_nodata`` (0..1, default 0), ``val_root`` /
+    ``val_sequences`` (held-out sources; default: the training sources, another seed, no
+    augmentation), ``val_samples`` (16; 0 for none).
 
 Randomness: datasets draw from ``(seed, epoch, index)`` and the training loader shuffles with its
 own generator seeded from ``(seed, epoch)``; :class:`EpochCallback` sets the epoch before each
@@ -42,7 +58,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cloudfree import bands as bandcat
 
-DATA_TYPES = ("chips", "single_pair", "synthetic")
+DATA_TYPES = ("chips", "single_pair", "synthetic", "timeseries")
 VAL_SEED_OFFSET = 1_000_003
 
 
@@ -60,6 +76,35 @@ def _read(path: str, bands: Any = None) -> Any:
     from cloudfree.io.open import open_raster
 
     return open_raster(path, bandcat.resolve(bands) if bands else None)
+
+
+def _scene(entry: str | Mapping[str, Any], bands: Any = None) -> Any:
+    """One clear training scene: a path, or ``{path, window, exclude_mask, exclude_buffer}``."""
+    from dataclasses import replace
+
+    from rasterio.windows import Window
+    from scipy import ndimage
+
+    from cloudfree.io import read_mask
+
+    if isinstance(entry, str):
+        return _read(entry, bands)
+    unknown = set(entry) - {"path", "window", "exclude_mask", "exclude_buffer"}
+    if "path" not in entry or unknown:
+        raise ValueError(
+            f"data scene entry {dict(entry)} needs 'path' and may hold window, exclude_mask, exclude_buffer"
+        )
+    raster = _read(entry["path"], bands)
+    if entry.get("exclude_mask"):
+        cloud = read_mask(entry["exclude_mask"], like=raster) > 0
+        buffer = int(entry.get("exclude_buffer", 0))
+        if buffer > 0:
+            cloud = ndimage.binary_dilation(cloud, iterations=buffer)
+        raster = replace(raster, valid=raster.valid & ~cloud)
+    if entry.get("window"):
+        row, col, height, width = (int(v) for v in entry["window"])
+        raster = raster.window(Window(col, row, width, height))
+    return raster
 
 
 def _single_pair(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tuple[Dataset, Dataset | None]:
@@ -95,7 +140,7 @@ def _synthetic(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tup
         **{k: tuple(v) if isinstance(v, list) else v for k, v in (cfg.get("simulator") or {}).items()}
     )
     patch = int(cfg.get("patch", 256))
-    rasters = [_read(p, cfg.get("scene_bands")) for p in scenes]
+    rasters = [_scene(p, cfg.get("scene_bands")) for p in scenes]
     train = SyntheticCloudDataset(
         rasters,
         patch,
@@ -108,7 +153,8 @@ def _synthetic(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tup
     n_val = int(cfg.get("val_samples", 16))
     if not n_val:
         return train, None
-    val_rasters = [_read(p, cfg.get("scene_bands")) for p in cfg["val_scenes"]] if cfg.get("val_scenes") else rasters
+    val_scenes = cfg.get("val_scenes")
+    val_rasters = [_scene(p, cfg.get("scene_bands")) for p in val_scenes] if val_scenes else rasters
     return train, SyntheticCloudDataset(val_rasters, patch, n_val, simulator, None, seed + VAL_SEED_OFFSET, bands)
 
 
@@ -125,7 +171,52 @@ def _chips(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tuple[D
     return train, ChipDataset(store, val_split, bands, None, seed) if has_val else None
 
 
-BUILDERS = {"chips": _chips, "single_pair": _single_pair, "synthetic": _synthetic}
+def _timeseries(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tuple[Dataset, Dataset | None]:
+    from cloudfree.data.synthetic_clouds import CloudSimulator
+    from cloudfree.data.timeseries import TimeSeriesDataset, load_sequence, series_steps
+
+    patch = int(cfg.get("patch", 256))
+
+    def sources(root_key: str, sequences_key: str) -> list[Any]:
+        found: list[Any] = []
+        if cfg.get(root_key):
+            gap, cloud = cfg.get("max_gap_days"), cfg.get("max_cloud")
+            found += series_steps(
+                cfg[root_key],
+                max_gap_days=None if gap is None else float(gap),
+                max_cloud=None if cloud is None else float(cloud),
+            )
+        entries = cfg.get(sequences_key) or []
+        if not isinstance(entries, list):
+            raise ValueError(f"data.{sequences_key} must be a list of {{prev_optical, prev_sar, sar, clear}} mappings")
+        return found + [load_sequence(entry, bands, patch) for entry in entries]
+
+    train_sources = sources("root", "sequences")
+    if not train_sources:
+        raise ValueError(
+            "data.type timeseries needs data.root (a SEN12MS-CR-TS folder) and/or data.sequences "
+            "(a list of {prev_optical, prev_sar, sar, clear} files)"
+        )
+    spec = cfg.get("simulator", {})
+    simulator = None
+    if spec is not False:
+        simulator = CloudSimulator(**{k: tuple(v) if isinstance(v, list) else v for k, v in (spec or {}).items()})
+    n_train = cfg.get("samples_per_epoch", None if cfg.get("root") else 1000)
+    max_nodata = float(cfg.get("max_nodata", 0.0))
+    augment = make_augment(cfg.get("augment"))
+    common = {"simulate": simulator, "bands": bands, "max_nodata": max_nodata}
+    train = TimeSeriesDataset(
+        train_sources, patch, None if n_train is None else int(n_train), augment=augment, seed=seed, **common
+    )
+    n_val = int(cfg.get("val_samples", 16))
+    if not n_val:
+        return train, None
+    held_out = sources("val_root", "val_sequences") if cfg.get("val_root") or cfg.get("val_sequences") else []
+    val = TimeSeriesDataset(held_out or train_sources, patch, n_val, seed=seed + VAL_SEED_OFFSET, **common)
+    return train, val
+
+
+BUILDERS = {"chips": _chips, "single_pair": _single_pair, "synthetic": _synthetic, "timeseries": _timeseries}
 
 
 def build_datasets(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int = 0) -> tuple[Dataset, Dataset | None]:

@@ -52,10 +52,13 @@ def load_task(path: str | os.PathLike[str]) -> Any:
 
 
 def export_release(
-    checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], name: str | None = None
+    checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], name: str | None = None, half: bool = False
 ) -> tuple[Path, ReleaseConfig]:
-    """Write the release of ``checkpoint`` into ``out_dir``; returns the folder and its config."""
+    """Write the release of ``checkpoint`` into ``out_dir``; returns the folder and its config.
+
+    ``half=True`` stores the weights as float16 (half the size; they load into float32).
+    """
     task = load_task(checkpoint)
     out = Path(out_dir)
     config = task.release_config(name or out.name)
-    return save_release(task.predictor(), config, out), config
+    return save_release(task.predictor(), config, out, half=half), config
