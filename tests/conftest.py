@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from cloudfree.raster import Raster
 from tests.fixtures import make_raster
+
+# One thread per test process: `make test` runs two pytest workers on two cores, and tiny models
+# train many times slower when torch threads oversubscribe the cores.
+torch.set_num_threads(1)
 
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 

@@ -1,0 +1,103 @@
+"""Train, evaluate and package cloudfree's default models (default-mask, default-rgbn, default-l1c13).
+
+Each model is trained from its config in ``configs/default_<name>.yaml`` (synthetic clouds and shadows
+over the real clear scenes in ../shared/data, with held-out windows and scenes), exported as a
+float16 release (``model.safetensors`` + ``config.json``), evaluated on the held-out data
+(:mod:`cloudfree.evaluation.holdout`), given a model card (``MODEL_CARD.md``), and copied into
+``src/cloudfree/weights/default-<name>/`` where ``--model default-<name>`` finds it with no network.
+
+    python scripts/train_default_models.py                      # all three, default time budgets
+    python scripts/train_default_models.py --only rgbn --minutes 30 --device cuda
+    python scripts/train_default_models.py --skip-training      # re-evaluate and re-package only
+
+Run it from the repository root (the configs name ../shared/data relative to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {"mask": 10.0, "rgbn": 12.0, "l1c13": 10.0}  # name -> default training minutes
+
+
+def train_one(name: str, minutes: float, device: str, threads: int) -> Path:
+    """Train ``configs/default_<name>.yaml`` for ``minutes``; returns the last checkpoint."""
+    import torch
+
+    from cloudfree.training.config import load_config
+    from cloudfree.training.trainer import train
+
+    torch.set_num_threads(threads)
+    seconds = int(minutes * 60)
+    overrides = [
+        f"trainer.max_time=00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}",
+        f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
+    ]
+    config = load_config(ROOT / "configs" / f"default_{name}.yaml", overrides)
+    t0 = time.perf_counter()
+    last = train(config)
+    print(f"[{name}] trained for {(time.perf_counter() - t0) / 60:.1f} min -> {last}", flush=True)
+    return last
+
+
+def package_one(name: str, device: str, seeds: int) -> Path:
+    """Export, evaluate on held-out data, write the model card, install into the package."""
+    from cloudfree.evaluation.holdout import evaluate_mask_model, evaluate_removal_model
+    from cloudfree.evaluation.model_card import write_model_card
+    from cloudfree.models.release import WEIGHTS_DIR
+    from cloudfree.training.export import export_release
+
+    run_dir = ROOT / "runs" / f"default_{name}"
+    release = run_dir / "release"
+    if release.exists():
+        shutil.rmtree(release)
+    _, config = export_release(run_dir / "checkpoints" / "last.ckpt", release, name=f"default-{name}", half=True)
+    if config.kind == "mask":
+        metrics = evaluate_mask_model(release, device=device, seeds=seeds)
+    else:
+        metrics = evaluate_removal_model(release, device=device, seeds=seeds)
+    (release / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_model_card(release, config, metrics, ROOT / "configs" / f"default_{name}.yaml")
+    target = WEIGHTS_DIR / f"default-{name}"
+    staging = WEIGHTS_DIR / f".default-{name}.staging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(release, staging)
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    size = sum(p.stat().st_size for p in target.iterdir()) / 1e6
+    print(f"[{name}] installed {target} ({size:.1f} MB)", flush=True)
+    return target
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(MODELS), help="comma-separated subset of mask,rgbn,l1c13")
+    parser.add_argument("--minutes", type=float, help="training minutes per model (default: per-model budget)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for training")
+    parser.add_argument("--seeds", type=int, default=3, help="cloud simulations per held-out scene")
+    parser.add_argument("--skip-training", action="store_true", help="package the existing runs/ checkpoints")
+    parser.add_argument("--skip-packaging", action="store_true", help="train only")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        parser.error(f"unknown default model(s) {unknown}; choose from {list(MODELS)}")
+    for name in names:
+        if not args.skip_training:
+            train_one(name, args.minutes or MODELS[name], args.device, args.threads)
+        if not args.skip_packaging:
+            package_one(name, args.device, args.seeds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
