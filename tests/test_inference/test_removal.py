@@ -242,3 +242,27 @@ def test_mask_auto_uses_the_masking_model(tmp_path, shared_data, monkeypatch):
     assert "s2cloudless" in open_info(tmp_path / "out.tif").tags["CLOUDFREE_METHOD"]
     used = read_mask(tmp_path / "used.tif")
     assert set(np.unique(used)) <= {0, 1, 255} and (used == 1).mean() > 0.5
+
+
+def test_sar_only_translation_and_outputs_beyond_the_inputs(tmp_path, shared_data):
+    """A CycleGAN-style S1 -> S2 release (no optical input) and one predicting bands it does not take."""
+    from cloudfree.normalization import Normalization
+    from tests.test_inference.releases import save
+
+    folder = shared_data / "sen1floods11_spain"
+    s2, s1 = folder / "Spain_7370579_S2Hand.tif", folder / "Spain_7370579_S1Hand.tif"
+    sar = Normalization(("VV", "VH"), (-25.0, -32.5), (25.0, 32.5), "fixed", (0.0, 1.0))
+    rgb = ("B04", "B03", "B02")
+    sar_only = save(tmp_path / "s1_to_rgb", "resnetgenerator", {"in_channels": 2, "out_channels": 3, "ngf": 4,
+                    "n_blocks": 1}, in_bands=(), out_bands=rgb, norm=Normalization.fixed(rgb),
+                    sar_bands=("VV", "VH"), sar_normalization=sar.to_dict())  # fmt: skip
+    remove(s2, tmp_path / "s1.tif", model=sar_only, sar=s1, replace_all=True, tile=128, overlap=16,
+           progress=False, device="cpu")  # fmt: skip
+    out = read_raster(tmp_path / "s1.tif")
+    assert out.bands == rgb and out.crs.to_epsg() == 4326
+
+    wider = ("B02", "B03", "B04", "B08", "B11")
+    more = save(tmp_path / "more", "unetgenerator", {"in_channels": 4, "out_channels": 5, "ngf": 4, "num_downs": 3},
+                out_bands=wider, norm=Normalization.fixed(wider))  # fmt: skip
+    remove(s2, tmp_path / "more.tif", model=more, replace_all=True, tile=64, overlap=8, progress=False, device="cpu")
+    assert read_raster(tmp_path / "more.tif").bands == wider

@@ -86,16 +86,21 @@ class ModelRunner:
         *,
         device: str,
         n_primary: int,
-        steps: int = 20,
-        samples: int = 1,
+        steps: int | None = None,
+        samples: int | None = None,
         seed: int = 0,
         with_std: bool = False,
     ) -> None:
         self.model, self.config, self.device = model, config, torch.device(device)
         self.n_in, self.n_primary = len(config.in_bands), n_primary
         self.n_sar = len(config.sar_bands)
-        self.steps, self.samples, self.with_std = steps, samples, with_std
-        self.norm = config.norm
+        # diffusion: the release's recorded sampling settings unless the caller overrides them
+        self.steps = int(steps if steps is not None else config.extra.get("steps", 20))
+        self.samples = int(samples if samples is not None else config.extra.get("n_samples", 1))
+        self.with_std = with_std
+        # inputs are normalised with the input bands' statistics (the release's normalisation may
+        # also cover output bands the model does not take); a SAR-only model has no optical group
+        self.norm = config.norm.select(config.in_bands) if self.n_in else None
         self.out_norm = config.norm.select(config.out_bands)
         self.sar_norm = config.sar_norm
         if self.n_sar and self.sar_norm is None:
@@ -109,14 +114,15 @@ class ModelRunner:
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def _present(self, group: str) -> bool:
-        return {"sar": self.n_sar > 0, "mask": self.config.uses_mask}.get(group, True)
+        return {"optical": self.n_in > 0, "sar": self.n_sar > 0, "mask": self.config.uses_mask}.get(group, True)
 
     def assemble(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Normalised model input ``(N, C_model, T, T)`` float32 from stacked tiles ``x``."""
         groups: dict[str, np.ndarray] = {}
-        optical = np.stack([self.norm.apply(t) for t in x[:, : self.n_in]])
-        optical[np.broadcast_to(~valid[:, None], optical.shape)] = 0.0
-        groups["optical"] = optical
+        if self.norm is not None:
+            optical = np.stack([self.norm.apply(t) for t in x[:, : self.n_in]])
+            optical[np.broadcast_to(~valid[:, None], optical.shape)] = 0.0
+            groups["optical"] = optical
         pos = self.n_primary
         if self.n_sar:
             sar = np.stack([self.sar_norm.apply(t) for t in x[:, pos : pos + self.n_sar]])
@@ -180,8 +186,8 @@ def remove(
     batch_size: int = 8,
     device: str | None = None,
     dtype: str | None = None,
-    steps: int = 20,
-    samples: int = 1,
+    steps: int | None = None,
+    samples: int | None = None,
     uncertainty: str | os.PathLike[str] | None = None,
     write_mask: str | os.PathLike[str] | None = None,
     threshold: float = 0.05,
@@ -205,7 +211,8 @@ def remove(
         device: ``cpu`` or ``cuda`` (default: cuda when available).
         dtype: ``uint16`` (DN with the input's DN offset) or ``float32`` (reflectance); default:
             uint16 for DN inputs, float32 for reflectance inputs.
-        steps, samples: diffusion sampling steps and samples per tile (mean = estimate).
+        steps, samples: diffusion sampling steps and samples per tile (mean = estimate); default: the
+            values the release records (``extra["steps"]``, ``extra["n_samples"]``), else 20 and 1.
         uncertainty: write the diffusion spread (std over samples, reflectance) here; 0 where the
             input is kept, scaled by the feather weight at edges.
         write_mask: write the mask that was used here (uint8 codes, 255 nodata).
