@@ -33,6 +33,9 @@ LIMITS = {
         "Uses only B02, B03, B04, B08: no cirrus (B10) or SWIR evidence, so bright surfaces (snow,"
         " salt, bright roofs) can be confused with cloud and dark water with shadow.",
         "Shadows are learnt from north-up images.",
+        "Real clouds are the weak point: the model scores well on simulated clouds but misses most"
+        " clouds of the independent real tile above; prefer `cloudfree mask --method s2cloudless` on"
+        " Level-1C scenes, or pass your own mask to `cloudfree remove --mask`.",
     ],
 }
 
