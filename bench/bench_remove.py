@@ -28,11 +28,26 @@ import time
 from pathlib import Path
 
 import numpy as np
+import rasterio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, save_json
 
 RGBN = ("B02", "B03", "B04", "B08")
+
+
+def write_bench_mask(scene: Path) -> Path:
+    """A cloud mask on the scene's grid (blocks of cloud over about a third of it) for mask-channel models."""
+    mask_path = scene.with_name("mask.tif")
+    if not mask_path.exists():
+        with rasterio.open(scene) as src:
+            profile = {"driver": "GTiff", "height": src.height, "width": src.width, "count": 1, "dtype": "uint8",
+                       "crs": src.crs, "transform": src.transform}  # fmt: skip
+            rows, cols = np.mgrid[0 : src.height, 0 : src.width]
+        mask = (((rows // 97) + (cols // 89)) % 3 == 0).astype(np.uint8)
+        with rasterio.open(mask_path, "w", **profile) as dst:
+            dst.write(mask, 1)
+    return mask_path
 
 
 def generate_scene(path: Path, size: int, rows: int = 512) -> None:
@@ -64,16 +79,21 @@ def generate_scene(path: Path, size: int, rows: int = 512) -> None:
             dst.write(block, window=Window(0, r0, size, h))
 
 
-def make_release(folder: Path) -> str:
+def make_release(folder: Path, which: str) -> str:
+    """``default-rgbn`` (the packaged model) or ``pix2pix-classic`` (ngf 64, 8 levels, random weights)."""
     from cloudfree.models.pix2pix import UNetGenerator
     from cloudfree.models.release import WEIGHTS_DIR, ReleaseConfig, save_release
     from cloudfree.normalization import Normalization
 
-    if (WEIGHTS_DIR / "default-rgbn").is_dir():
+    if which == "default-rgbn":
+        if not (WEIGHTS_DIR / "default-rgbn").is_dir():
+            raise SystemExit(
+                "default-rgbn is not packaged; run scripts/train_default_models.py or use --models pix2pix-classic"
+            )
         return "default-rgbn"
     args = {"in_channels": 4, "out_channels": 4, "ngf": 64, "num_downs": 8}
     config = ReleaseConfig(
-        name="pix2pix-random",
+        name="pix2pix-classic",
         kind="removal",
         architecture="unetgenerator",
         arguments=args,
@@ -96,14 +116,17 @@ def child(scene: str, out: str, model: str, tile: int, overlap: int, batch: int,
     t0 = time.perf_counter()
     registry()  # one-time imports (diffusers ...), paid once per process, not per scene
     import_s = time.perf_counter() - t0
+    net, config = load_release(model, device=device)
+    mask = write_bench_mask(Path(scene)) if config.uses_mask else None
     t0 = time.perf_counter()
     summary = remove(
-        scene, out, model=model, tile=tile, overlap=overlap, batch_size=batch, device=device, progress=False
-    )
+        scene, out, model=model, mask=mask, tile=tile, overlap=overlap, batch_size=batch, device=device,
+        progress=False,
+    )  # fmt: skip
     end_to_end = time.perf_counter() - t0
     peak_remove = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    net, config = load_release(model, device=device)
-    x = torch.randn(batch, len(config.in_bands), tile, tile, device=device)
+    channels = len(config.in_bands) + len(config.sar_bands) + int(config.uses_mask)
+    x = torch.randn(batch, channels, tile, tile, device=device)
     n_batches = -(-summary.tiles // batch)
     with torch.no_grad():
         net(x)  # warm-up
@@ -138,6 +161,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--quick", action="store_true", help="512 px scene, tile 256 only")
+    parser.add_argument(
+        "--models", nargs="+", default=["pix2pix-classic", "default-rgbn"], choices=["pix2pix-classic", "default-rgbn"],
+        help="pix2pix-classic: the 54 M-parameter generator (random weights); default-rgbn: the packaged model",
+    )  # fmt: skip
     parser.add_argument("--child", nargs=3, metavar=("SCENE", "OUT", "MODEL"), help=argparse.SUPPRESS)
     parser.add_argument("--tile", type=int, default=256, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -151,16 +178,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="cloudfree-bench-remove-"))
     rows = []
     try:
-        model = make_release(work / "release")
         scene = work / "scene.tif"
         generate_scene(scene, size)
-        for tile in tiles:
+        for which, tile in [(w, t) for w in args.models for t in tiles]:
+            model = make_release(work / which, which)
             cmd = [
                 sys.executable,
                 __file__,
                 "--child",
                 str(scene),
-                str(work / f"out{tile}.tif"),
+                str(work / f"out_{which}_{tile}.tif"),
                 model,
                 "--tile",
                 str(tile),
@@ -175,7 +202,7 @@ def main() -> None:
             m = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(
                 {
-                    "model": model if model == "default-rgbn" else "pix2pix-random",
+                    "model": which,
                     "tile": tile,
                     "size": f"{size}x{size}",
                     "device": device,
