@@ -188,7 +188,7 @@ def test_train_from_config_export_reload_and_mask_scene(chips, shared_data, tmp_
     assert (in_memory == written).mean() > 0.999
 
 
-def test_mask_cli_nodata_and_bad_input(release_dir, shared_data, tmp_path, capsys):
+def test_mask_cli_nodata_and_bad_input(release_dir, shared_data, tmp_path, capsys, monkeypatch):
     raster = read_raster(shared_data / "slovenia_timeseries_l1c/S2_L1C_2015-07-11.tif")
     raster.valid[:20] = False
     src = write_raster(raster, tmp_path / "nodata.tif")
@@ -199,8 +199,11 @@ def test_mask_cli_nodata_and_bad_input(release_dir, shared_data, tmp_path, capsy
     capsys.readouterr()
 
     bad = tmp_path / "bad.tif"
-    assert cli.main(["mask", str(src), "-o", str(bad), "--quiet"]) == 2  # no packaged default-mask
+    # an installation without the packaged default-mask asks for --model
+    monkeypatch.setattr("cloudfree.models.release.WEIGHTS_DIR", tmp_path / "no-weights")
+    assert cli.main(["mask", str(src), "-o", str(bad), "--quiet"]) == 2
     assert "pass --model" in capsys.readouterr().err
+    monkeypatch.undo()
     b05 = SegmentationTask(("B02", "B03", "B04", "B05"), **TINY)
     b05_dir = save_release(b05.predictor(), b05.release_config("b05"), tmp_path / "b05")
     six = shared_data / "cloud_labels_6band/S2_6band_reflectance.tif"
