@@ -6,7 +6,7 @@ from rasterio.windows import Window
 from cloudfree.bands import BandError
 from cloudfree.data.pairing import AlignedPair, PairingError, align_pair, mask_from_file, paired_normalization
 from cloudfree.io import read_mask, read_raster
-from cloudfree.masking.classes import MaskCodeError
+from cloudfree.masks import MaskCodeError
 from cloudfree.normalization import Normalization
 from cloudfree.radiometry import Radiometry
 from tests.fixtures import make_raster

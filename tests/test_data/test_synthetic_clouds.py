@@ -13,7 +13,7 @@ from cloudfree import cli
 from cloudfree.bands import BandError
 from cloudfree.data.synthetic_clouds import CloudSimulator, spectral_noise
 from cloudfree.io import read_raster
-from cloudfree.masking.classes import NODATA, SHADOW, THICK, THIN
+from cloudfree.masks import NODATA, SHADOW, THICK, THIN
 
 S1F = "sen1floods11_spain/Spain_7370579_S2Hand.tif"
 

@@ -9,8 +9,8 @@ from affine import Affine
 from rasterio.windows import Window
 
 from cloudfree.bands import BandError
+from cloudfree.errors import RasterReadError
 from cloudfree.io.bandfiles import BandStack, find_band_files, parse_band_filename, read_band_files
-from cloudfree.io.errors import RasterReadError
 from cloudfree.io.open import open_raster
 from cloudfree.radiometry import Radiometry
 

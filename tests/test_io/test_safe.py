@@ -10,7 +10,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from cloudfree.bands import BAND_SETS, BandError
-from cloudfree.io.errors import RasterReadError
+from cloudfree.errors import RasterReadError
 from cloudfree.io.open import open_raster
 from cloudfree.io.safe import open_safe, parse_metadata, read_safe
 from cloudfree.radiometry import Radiometry

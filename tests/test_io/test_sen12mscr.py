@@ -9,7 +9,7 @@ import pytest
 from rasterio.windows import Window
 
 from cloudfree.bands import BAND_SETS
-from cloudfree.io.errors import RasterReadError
+from cloudfree.errors import RasterReadError
 from cloudfree.io.sen12mscr import (
     PatchKey,
     describe_triplets,

@@ -8,7 +8,7 @@ import pytest
 from cloudfree.bands import BAND_SETS
 from cloudfree.io.open import open_raster, open_source
 from cloudfree.io.sen12mscr import find_triplets
-from cloudfree.masking.classes import cloud_fraction
+from cloudfree.masks import cloud_fraction
 from cloudfree.radiometry import Radiometry
 
 FOLDERS = {

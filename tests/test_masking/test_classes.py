@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cloudfree.masking.classes import (
+from cloudfree.masks import (
     MaskCodeError,
     check_codes,
     class_codes,

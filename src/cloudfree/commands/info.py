@@ -39,11 +39,11 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from cloudfree import bands as bandcat
-from cloudfree.io.errors import RasterReadError
+from cloudfree.errors import RasterReadError
 from cloudfree.io.geotiff import open_info, read_mask
 from cloudfree.io.open import RasterSource, detect_layout, open_source
 from cloudfree.io.sen12mscr import KINDS, describe_triplets, find_time_series, find_triplets
-from cloudfree.masking.classes import NODATA, NOT_CLEAR_CODES, check_codes
+from cloudfree.masks import NODATA, NOT_CLEAR_CODES, check_codes
 from cloudfree.radiometry import Radiometry
 
 STRIP_BYTES = 256 * 2**20  # pixels held per strip while scanning (a full S2 tile: ~40 strips)

@@ -36,7 +36,7 @@ from tqdm import tqdm
 from cloudfree.data.synthetic_clouds import CloudSimulator, band_wavelengths
 from cloudfree.io.geotiff import band_names_of, open_info, read_raster, standard_tags
 from cloudfree.io.writer import WindowedCOGWriter
-from cloudfree.masking.classes import NODATA, cloud_fraction, fractions
+from cloudfree.masks import NODATA, cloud_fraction, fractions
 from cloudfree.radiometry import Radiometry
 
 

@@ -38,13 +38,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from cloudfree import masks as classes
 from cloudfree.bands import BandError
 from cloudfree.data.pairing import MASK_NODATA, AlignedPair
 from cloudfree.data.splits import SPLITS, check_fractions, split_windows
 from cloudfree.data.tiling import sliding_windows
 from cloudfree.io import write_mask, write_raster
 from cloudfree.io.atomic import temp_sibling
-from cloudfree.masking import classes
 
 INDEX = "index.csv"
 STORE_INFO = "store.json"
@@ -63,7 +63,7 @@ class ChipStoreError(ValueError):
 
 
 def chip_cloud_fraction(codes: np.ndarray) -> float:
-    """Cloud fraction of a class-code mask (``masking.classes.cloud_fraction``); NaN when no pixel is valid."""
+    """Cloud fraction of a class-code mask (``masks.cloud_fraction``); NaN when no pixel is valid."""
     return classes.cloud_fraction(codes) if (codes != MASK_NODATA).any() else math.nan
 
 

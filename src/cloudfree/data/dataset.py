@@ -30,7 +30,7 @@ from torch.utils.data import Dataset
 from cloudfree import bands as bandcat
 from cloudfree.data.pairing import AlignedPair, scene_id
 from cloudfree.io import read_mask, read_raster
-from cloudfree.masking.classes import NOT_CLEAR_CODES
+from cloudfree.masks import NOT_CLEAR_CODES
 from cloudfree.raster import Raster
 
 SimulateHook = Callable[[np.ndarray, tuple[str, ...], np.random.Generator], tuple[np.ndarray, np.ndarray]]

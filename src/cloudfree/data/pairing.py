@@ -35,7 +35,7 @@ from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
 from cloudfree import bands as bandcat
-from cloudfree.masking.classes import NODATA, check_codes
+from cloudfree.masks import NODATA, check_codes
 from cloudfree.normalization import Normalization
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
@@ -134,7 +134,7 @@ def mask_raster(mask: np.ndarray, like: Raster, source: str = "<mask>", nodata: 
 
     Codes must be 0 clear, 1 thick cloud, 2 thin cloud, 3 shadow or 255 nodata (binary 0/1 masks
     are accepted: 1 counts as cloud). A file nodata value outside 0..3 is mapped to 255. Other codes
-    raise :class:`~cloudfree.masking.classes.MaskCodeError` naming ``source``.
+    raise :class:`~cloudfree.masks.MaskCodeError` naming ``source``.
     """
     arr = np.asarray(mask)
     if arr.ndim == 3 and arr.shape[0] == 1:

@@ -49,7 +49,7 @@ import numpy as np
 import scipy.fft
 
 from cloudfree import bands as bandcat
-from cloudfree.masking.classes import CLEAR, NODATA, SHADOW, THICK, THIN
+from cloudfree.masks import CLEAR, NODATA, SHADOW, THICK, THIN
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
 

@@ -238,8 +238,8 @@ class SeriesStep:
 
 def s2cloudless_fraction(path: str | os.PathLike[str]) -> float:
     """Cloud fraction (0..1 of valid pixels) of one SEN12MS-CR(-TS) S2 file by s2cloudless (default settings)."""
-    from cloudfree.masking.classes import cloud_fraction
     from cloudfree.masking.s2cloudless_adapter import S2Cloudless
+    from cloudfree.masks import cloud_fraction
 
     _, mask = S2Cloudless()(read_patch(path))
     return cloud_fraction(mask.data[0])

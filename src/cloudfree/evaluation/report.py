@@ -28,7 +28,7 @@ import numpy as np
 from cloudfree import metrics
 from cloudfree.inference.composite import cloud_of
 from cloudfree.io.atomic import atomic_path
-from cloudfree.masking.classes import NODATA
+from cloudfree.masks import NODATA
 from cloudfree.radiometry import Radiometry, clip_sen12mscr
 from cloudfree.raster import Raster
 

@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from cloudfree import __version__
 from cloudfree.io.geotiff import RADIOMETRY_TAG, RasterInfo, read_mask
-from cloudfree.masking.classes import NODATA, NOT_CLEAR_CODES
+from cloudfree.masks import NODATA, NOT_CLEAR_CODES
 from cloudfree.radiometry import Radiometry, reflectance_to_dn
 from cloudfree.raster import Raster
 

@@ -46,7 +46,7 @@ from cloudfree.inference.composite import (
 from cloudfree.inference.sources import InputSpec
 from cloudfree.inference.streaming import OutputSpec, SceneSummary, predict_scene
 from cloudfree.io.geotiff import RasterInfo, band_names_of, dn_offset_from_tags, infer_radiometry, open_info
-from cloudfree.masking.classes import NOT_CLEAR_CODES
+from cloudfree.masks import NOT_CLEAR_CODES
 from cloudfree.models.release import WEIGHTS_DIR, ReleaseConfig, load_release
 from cloudfree.radiometry import Radiometry
 

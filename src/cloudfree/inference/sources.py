@@ -24,7 +24,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from cloudfree import bands as bandcat
-from cloudfree.io.errors import RasterReadError
+from cloudfree.errors import RasterReadError
 from cloudfree.io.geotiff import (
     RasterInfo,
     band_names_of,

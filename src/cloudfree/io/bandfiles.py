@@ -32,7 +32,7 @@ from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
 from cloudfree import bands as bandcat
-from cloudfree.io.errors import RasterReadError
+from cloudfree.errors import RasterReadError
 from cloudfree.io.geotiff import RasterInfo, infer_radiometry, open_info
 from cloudfree.radiometry import Radiometry, offset_for_baseline
 from cloudfree.raster import Raster

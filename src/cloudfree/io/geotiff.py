@@ -30,8 +30,8 @@ from rasterio.windows import Window
 
 from cloudfree import __version__
 from cloudfree import bands as bandcat
+from cloudfree.errors import RasterReadError
 from cloudfree.io.atomic import atomic_path, temp_sibling
-from cloudfree.io.errors import RasterReadError
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
 

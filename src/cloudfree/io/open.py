@@ -33,9 +33,9 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from cloudfree import bands as bandcat
+from cloudfree.errors import RasterReadError
 from cloudfree.io import sen12mscr
 from cloudfree.io.bandfiles import BandStack, has_band_files, parse_band_filename
-from cloudfree.io.errors import RasterReadError
 from cloudfree.io.geotiff import (
     RasterInfo,
     band_names_of,

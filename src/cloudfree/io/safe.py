@@ -30,8 +30,8 @@ from typing import Any
 from rasterio.windows import Window
 
 from cloudfree import bands as bandcat
+from cloudfree.errors import RasterReadError
 from cloudfree.io.bandfiles import BandStack, parse_band_filename
-from cloudfree.io.errors import RasterReadError
 from cloudfree.radiometry import QUANTIFICATION, Radiometry, parse_baseline
 from cloudfree.raster import Raster
 

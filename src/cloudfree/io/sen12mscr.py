@@ -26,7 +26,7 @@ from pathlib import Path
 
 from rasterio.windows import Window
 
-from cloudfree.io.errors import RasterReadError
+from cloudfree.errors import RasterReadError
 from cloudfree.io.geotiff import open_info, read_raster
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster

@@ -37,7 +37,7 @@ from rasterio.warp import reproject
 from scipy import ndimage
 
 from cloudfree import bands as bandcat
-from cloudfree.io.errors import RasterReadError
+from cloudfree.errors import RasterReadError
 from cloudfree.io.geotiff import open_info, read_raster
 from cloudfree.radiometry import Radiometry, clip_sar_db, db_to_linear, fill_invalid_linear, linear_to_db
 from cloudfree.raster import Raster

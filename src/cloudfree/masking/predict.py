@@ -31,8 +31,8 @@ from cloudfree.inference.grid import TileGrid, pad_to_tile
 from cloudfree.inference.sources import InputSpec
 from cloudfree.inference.streaming import predict_scene
 from cloudfree.io.geotiff import band_names_of, open_info
-from cloudfree.masking.classes import CODE_NAMES, NODATA, MaskSummary, class_names, index_to_codes
 from cloudfree.masking.s2cloudless_adapter import S2Cloudless, s2cloudless_scene
+from cloudfree.masks import CODE_NAMES, NODATA, MaskSummary, class_names, index_to_codes
 from cloudfree.raster import Raster
 
 if TYPE_CHECKING:  # torch, the model registry and segmentation-models-pytorch load only for the U-Net

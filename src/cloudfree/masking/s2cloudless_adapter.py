@@ -41,7 +41,7 @@ from tqdm import tqdm
 from cloudfree import bands as bandcat
 from cloudfree.io.geotiff import band_names_of, open_info, read_raster
 from cloudfree.io.writer import WindowedCOGWriter
-from cloudfree.masking.classes import NODATA, MaskSummary
+from cloudfree.masks import NODATA, MaskSummary
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
 

@@ -6,7 +6,7 @@ Sentinel-2 bands anyway). Its input is ``(N, in_channels, H, W)`` of any ``H, W`
 multiple of ``2 ** encoder_depth`` (32 for the default depth 5) by reflection and the logits are
 cropped back, so scene tiles and odd-sized chips need no care from the caller. Output: class
 logits ``(N, classes, H, W)``; which mask code each channel means is the class scheme's business
-(:mod:`cloudfree.masking.classes`: 4 classes clear/thick/thin/shadow, 3 with thin and thick
+(:mod:`cloudfree.masks`: 4 classes clear/thick/thin/shadow, 3 with thin and thick
 merged, 2 for a binary cloud mask).
 
 Inputs are reflectance normalised by :func:`input_normalization` and :func:`prepare_input`, the

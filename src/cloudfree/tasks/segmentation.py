@@ -6,7 +6,7 @@ registry). Batches are dataset samples (docs/ARCHITECTURE.md) holding reflectanc
 not normalised, and ``labels`` ``(N, H, W)`` mask codes (0 clear, 1 thick, 2 thin, 3 shadow, 255
 ignored; a ``valid`` channel from augmentation warps also marks pixels to ignore). Codes are folded
 onto the model's class scheme (``classes``: ``full`` 4 classes, ``cloud_shadow`` 3, ``cloud`` 2,
-see :mod:`cloudfree.masking.classes`).
+see :mod:`cloudfree.masks`).
 
 * Loss: ``focal_weight * focal + dice_weight * dice`` (0.25 / 0.75, segmentation-models-pytorch's
   multiclass ``FocalLoss`` and ``DiceLoss``, label 255 ignored).
@@ -37,8 +37,8 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassJaccardIndex
 
 from cloudfree import bands as bandcat
-from cloudfree.masking.classes import NODATA, class_codes, class_names, fold
 from cloudfree.masking.segmentation import input_normalization, prepare_input
+from cloudfree.masks import NODATA, class_codes, class_names, fold
 from cloudfree.models import build_model
 from cloudfree.models.release import ReleaseConfig
 
