@@ -1,0 +1,40 @@
+"""Options shared by every command that reads or writes imagery, so they read and behave alike.
+
+``add_imagery_options(parser)`` adds ``--bands`` (names of a file's bands in file order, for files
+without band descriptions: a set such as ``l1c13`` / ``rgbn`` or a list ``B04,B03,B02``) and
+``--dn-offset`` (the processing-baseline offset in DN, e.g. ``-1000``, for files that lost it; the
+default reads it from the product metadata or the file's tags). ``add_output_options(parser)`` adds
+``--overwrite``. Commands read them back with :func:`imagery_options`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_imagery_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--bands SPEC`` and ``--dn-offset DN`` for the command's imagery input(s)."""
+    parser.add_argument(
+        "--bands",
+        default=None,
+        help="names of the input's bands in file order when the file has no band descriptions "
+        "(a set: rgbn, l1c13, l2a12 ...; or a list: B04,B03,B02)",
+    )
+    parser.add_argument(
+        "--dn-offset",
+        type=float,
+        default=None,
+        help="processing-baseline DN offset of the input (e.g. -1000 for baseline >= 04.00); "
+        "default: from the product metadata or the file's tags",
+    )
+
+
+def add_output_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--overwrite``: replace outputs that already exist (never the input itself)."""
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+
+
+def imagery_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"bands": str | None, "dn_offset": float | None}`` from parsed arguments."""
+    return {"bands": getattr(args, "bands", None), "dn_offset": getattr(args, "dn_offset", None)}
