@@ -78,3 +78,19 @@ def sar_release(folder: Path) -> Path:
         sar_bands=("VV", "VH"),
         sar_normalization=sar.to_dict(),
     )
+
+
+def multitemporal_release(folder: Path, bands=RGBN) -> Path:
+    """A random, tiny multi-temporal S1+S2 model (prev_optical, prev_sar, sar) through the release format."""
+    from cloudfree.tasks.base import sar_db_normalization
+
+    n = len(bands)
+    return save(
+        folder,
+        "multitemporalfusion",
+        {"optical_channels": n, "sar_channels": 2, "out_channels": n, "features": 4, "num_blocks": 1},
+        in_bands=bands,
+        sar_bands=("VV", "VH"),
+        sar_normalization=sar_db_normalization(("VV", "VH")).to_dict(),
+        extra={"input_order": ["prev_optical", "prev_sar", "sar"]},
+    )

@@ -39,7 +39,11 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
+from cloudfree.inference.checks import check_reprojectable, check_same_grid
 from cloudfree.inference.composite import (
+    PROVENANCE_FIRST_DATE,
+    PROVENANCE_ORIGINAL,
+    PROVENANCE_SEVERAL_DATES,
     cloud_of,
     composite,
     default_dtype,
@@ -49,12 +53,14 @@ from cloudfree.inference.composite import (
     output_tags,
     read_mask_window,
 )
+from cloudfree.inference.provenance import provenance_output
 from cloudfree.inference.sources import InputSpec, Source, as_float
 from cloudfree.inference.streaming import OutputSpec, SceneSummary, predict_scene
 from cloudfree.io.geotiff import band_names_of, dn_offset_from_tags, infer_radiometry, open_info
 
 METHODS = ("gapfill", "least-cloudy", "mosaic", "median")
 MIN_FIT_PIXELS = 50
+SEVERAL = -2  # source index of a pixel combined from several dates (mosaic, median)
 _DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 
 
@@ -140,32 +146,36 @@ def first_clear(values: np.ndarray, clear: np.ndarray, ranking: Sequence[int]) -
     """Per pixel, the value of the best-ranked clear member.
 
     ``values`` ``(k, C, h, w)``, ``clear`` ``(k, h, w)``; returns ``(C, h, w)`` (NaN where no member
-    is clear) and the ``(h, w)`` bool "filled".
+    is clear) and the ``(h, w)`` int16 index of the member used (-1 where none is clear).
     """
     out = np.full(values.shape[1:], np.nan, np.float32)
-    filled = np.zeros(values.shape[2:], bool)
+    source = np.full(values.shape[2:], -1, np.int16)
     for j in ranking:
-        take = clear[j] & ~filled
+        take = clear[j] & (source < 0)
         out[:, take] = values[j][:, take]
-        filled |= take
-    return out, filled
+        source[take] = j
+    return out, source
 
 
-def estimate(method: str, values: np.ndarray, clear: np.ndarray, ranking: Sequence[int]) -> np.ndarray:
+def estimate(
+    method: str, values: np.ndarray, clear: np.ndarray, ranking: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """The cloud-free estimate ``(C, h, w)`` (NaN where nothing is clear) from ``k`` observations.
 
     ``values`` ``(k, C, h, w)`` reflectance (already gain/offset adjusted for ``gapfill``), ``clear``
-    ``(k, h, w)``; ``ranking`` orders the members for ``gapfill`` / ``least-cloudy``.
+    ``(k, h, w)``; ``ranking`` orders the members for ``gapfill`` / ``least-cloudy``. Also returns
+    the ``(h, w)`` int16 source: the member used, ``SEVERAL`` (mosaic / median), -1 where none is clear.
     """
     if method in ("gapfill", "least-cloudy"):
-        return first_clear(values, clear, ranking)[0]
+        return first_clear(values, clear, ranking)
     masked = np.where(clear[:, None], values, np.nan)
+    source = np.where(clear.any(axis=0), SEVERAL, -1).astype(np.int16)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: nothing clear, NaN wanted
         if method == "mosaic":
-            return np.nanmean(masked, axis=0).astype(np.float32)
+            return np.nanmean(masked, axis=0).astype(np.float32), source
         if method == "median":
-            return np.nanmedian(masked, axis=0).astype(np.float32)
+            return np.nanmedian(masked, axis=0).astype(np.float32), source
     raise ValueError(f"unknown temporal method {method!r}; expected one of {METHODS}")
 
 
@@ -181,6 +191,9 @@ def fill_temporal(
     dtype: str | None = None,
     feather: int = 4,
     write_mask: str | os.PathLike[str] | None = None,
+    provenance: str | os.PathLike[str] | None = None,
+    remaining_mask: str | os.PathLike[str] | None = None,
+    tags: dict[str, Any] | None = None,
     tile: int = 512,
     progress: bool = True,
 ) -> SceneSummary:
@@ -190,13 +203,20 @@ def fill_temporal(
         target: the cloudy scene; its bands are the output bands.
         output: destination COG (atomic).
         method: ``gapfill``, ``least-cloudy``, ``mosaic`` or ``median`` (see the module docstring).
-        series: the other dates (same bands; reprojected onto the target's grid when needed).
-        mask: the target's cloud/shadow mask (codes or binary); required unless ``replace_all``.
-        series_masks: one mask per series member, in the same order (optional).
+        series: the other dates (same bands; reprojected onto the target's grid when needed, so
+            they must have a CRS and overlap the target).
+        mask: the target's cloud/shadow mask (codes or binary) on the target's grid (CRS,
+            transform, shape); required unless ``replace_all``.
+        series_masks: one mask per series member, in the same order, each on its member's grid.
         replace_all: output the estimate wherever it exists, not only under the mask.
         dtype: ``uint16`` (DN, target's offset) or ``float32`` reflectance; default from the target.
         feather: blending ramp (pixels) outside the mask.
         write_mask: also write the target mask that was used.
+        provenance: also write the provenance layer (:mod:`.provenance`): 0 kept, ``2 + k`` from
+            series member k, 254 mosaic / median, 255 nodata.
+        remaining_mask: also write the mask of what is left (1 where the target is cloudy and no
+            date was clear, else 0; 255 nodata), for a model to fill.
+        tags: extra output tags.
         tile: processing tile (pixels); any size gives the same result.
     """
     if method not in METHODS:
@@ -212,13 +232,14 @@ def fill_temporal(
     names = band_names_of(info, None)
     radiometry = infer_radiometry(names, info.dtype, info.tags)
     dtype = dtype or default_dtype(radiometry)
+    if mask is not None:
+        check_same_grid(mask, info, "--mask")
+    member_infos = [check_reprojectable(p, info, "--series member") for p in series]
+    for p, m_info in zip(series_masks or [], member_infos, strict=False):
+        check_same_grid(p, m_info, f"--series-masks (for {m_info.path})")
     t_src = Source(InputSpec(tpath))
     members = [Source(InputSpec(Path(p), select=names), grid=info) for p in series]
     t_mask = Source(InputSpec(Path(mask), kind="mask"), grid=info) if mask is not None else None
-    if t_mask is not None and not t_mask.aligned:
-        raise ValueError(
-            f"{mask}: the target's mask must lie on the target's grid ({tpath}, {info.height}x{info.width})"
-        )
     m_masks = [Source(InputSpec(Path(p), kind="mask"), grid=info) for p in series_masks or []] or [None] * len(series)
     t_date = acquisition_date(tpath)
     distance = [abs((acquisition_date(m.spec.path) - t_date).total_seconds()) for m in members]
@@ -244,27 +265,28 @@ def fill_temporal(
             clear += [_clear(valids[j + 1], codes.pop(0) if m_masks[j] is not None else None) for j in range(k)]
             adjusted = obs[1:] * gain[:, :, None, None].astype(np.float32) + offset[:, :, None, None].astype(np.float32)
             if method in ("mosaic", "median"):  # the target's own clear observations count too
-                est = estimate(method, obs, np.stack(clear), ranking)
+                est, source = estimate(method, obs, np.stack(clear), ranking)
             else:
-                est = estimate(method, adjusted, np.stack(clear[1:]), ranking)
+                est, source = estimate(method, adjusted, np.stack(clear[1:]), ranking)
             out[i, :c] = est
-            out[i, c] = np.isfinite(est).all(axis=0)
+            out[i, c] = np.where(np.isfinite(est).all(axis=0), source, -1)  # -1: nothing clear
         return out
 
     off = output_offset(radiometry, _offsets(info, c), dtype)
-    tags = output_tags(
+    out_tags = output_tags(
         info,
         dtype,
         off,
         method=method,
         replaced="all pixels" if replace_all else "cloud and shadow pixels",
-        extra={"CLOUDFREE_SERIES": [str(m.spec.path) for m in members]},
+        extra={"CLOUDFREE_SERIES": [str(m.spec.path) for m in members], **(tags or {})},
     )
 
     def finalize(blended: np.ndarray, window: Window, raster: Any) -> list[np.ndarray]:
-        est, filled = blended[:c], blended[c] > 0.5
+        source = np.rint(blended[c]).astype(np.int16)
+        filled = source != -1
         refl = raster.to_reflectance().data
-        est = np.where(filled[None], est, refl)
+        est = np.where(filled[None], blended[:c], refl)
         if mask is not None:
             codes_m, rows = read_mask_window(str(mask), window, feather, info.height)
             codes = codes_m[rows]
@@ -275,22 +297,33 @@ def fill_temporal(
         if replace_all:
             weight = np.ones_like(weight)
         weight = np.where(filled, weight, 0.0)
-        unfilled[0] += int((cloud_of(codes) & raster.valid & ~filled).sum()) if not replace_all else 0
+        left = cloud_of(codes) & raster.valid & ~filled
+        unfilled[0] += int(left.sum()) if not replace_all else 0
         out = [composite(raster, est, weight, dtype, off)]
         if write_mask is not None:
             out.append(mask_output(codes, raster.valid))
+        if provenance is not None:
+            prov = np.where(source == SEVERAL, PROVENANCE_SEVERAL_DATES, PROVENANCE_FIRST_DATE + source)
+            prov = np.where(weight > 0, prov, PROVENANCE_ORIGINAL)
+            out.append(mask_output(prov, raster.valid))
+        if remaining_mask is not None:
+            out.append(mask_output(left if not replace_all else np.zeros_like(left), raster.valid))
         return out
 
     inputs: list[Any] = [t_src.spec, *[m.spec for m in members]]
     inputs += ([t_mask.spec] if t_mask else []) + [m.spec for m in m_masks if m is not None]
     extras = [OutputSpec(Path(write_mask), ("mask",), "uint8", 255)] if write_mask is not None else []
+    if provenance is not None:
+        extras.append(provenance_output(Path(provenance), series, {"CLOUDFREE_METHOD": method}))
+    if remaining_mask is not None:
+        extras.append(OutputSpec(Path(remaining_mask), ("mask",), "uint8", 255, {"CLOUDFREE_LAYER": "not filled"}))
     summary = predict_scene(
         inputs,
         output,
         predict,
         out_descriptions=names,
         out_dtype=dtype,
-        tags=tags,
+        tags=out_tags,
         tile=tile,
         overlap=0,
         batch_size=1,
