@@ -262,3 +262,39 @@ def test_multitemporal_release_runs_with_prev_and_sar_on_other_grids(tmp_path, c
     no_prev_sar = [a for a in args if a not in ("--prev-sar", str(tmp_path / "S1_T0.tif"))]
     assert main([*no_prev_sar, "--overwrite"]) == 2
     assert "earlier Sentinel-1 (--prev-sar)" in capsys.readouterr().err
+
+
+def _ts_file(folder: Path, sensor: str, t: int, day: str, data: np.ndarray) -> Path:
+    """One SEN12MS-CR-TS file as the data set ships it: no band descriptions."""
+    import rasterio
+
+    path = folder / sensor.upper() / str(t) / f"{sensor}_ROIs1868_100_ImgNo_{t}_{day}_patch_17.tif"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid = Affine(10, 0, 600000, 0, -10, 5000000)
+    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                   dtype=data.dtype.name, crs="EPSG:32631", transform=grid)  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+    return path
+
+
+def test_a_sen12mscr_ts_patch_folder_runs_the_multitemporal_model(tmp_path, capsys):
+    from cloudfree.bands import resolve
+
+    l1c13 = resolve("l1c13")
+    rng = np.random.default_rng(0)
+    patch = tmp_path / "ROIs1868" / "100"
+    for t, day in ((0, "2018-01-03"), (1, "2018-01-15"), (2, "2018-01-27")):
+        _ts_file(patch, "s2", t, day, rng.integers(500, 4000, (13, 32, 32)).astype(np.uint16))
+        _ts_file(patch, "s1", t, day, rng.uniform(-20, -5, (2, 32, 32)).astype(np.float32))
+    rel = multitemporal_release(tmp_path / "mt13", bands=l1c13)
+    out = tmp_path / "out.tif"
+    rc = main(_cli(patch, "-o", out, "--model", rel, "--mask", "threshold", "--prev-time", "0"))
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "target t=2, earlier date t=0" in err
+    info = open_info(out)
+    assert info.count == 13 and info.crs.to_epsg() == 32631 and "ImgNo_0" in info.tags["CLOUDFREE_PREV"]
+    assert "ImgNo_2" in info.tags["CLOUDFREE_SAR"]
+    assert main(_cli(patch, "-o", tmp_path / "o2.tif", "--model", rel, "--time", "0")) == 2
+    assert "no time point before 0" in capsys.readouterr().err

@@ -73,3 +73,26 @@ def test_multitemporal_s1s2_on_sen1floods11(tmp_path, shared_data, capsys):
     Remover(rel, device="cpu", progress=False)(s2, tmp_path / "py.tif", mask=tmp_path / "mask.tif", prev=s2,
                                                sar=s1, prev_sar=s1)  # fmt: skip
     np.testing.assert_array_equal(read_raster(tmp_path / "py.tif").data, result.data)
+
+
+def test_real_sen12mscr_files_in_the_ts_layout(tmp_path, shared_data, capsys):
+    """The real SEN12MS-CR patch (no band descriptions, real clouds) linked into a SEN12MS-CR-TS
+    patch folder as two time points; auto mask; the 13-band multi-temporal release (random weights)."""
+    from cloudfree.bands import resolve
+
+    src = shared_data / "sen12mscr_sample"
+    patch = tmp_path / "ROIs1868" / "19"
+    for t, day in ((0, "2018-06-01"), (1, "2018-06-13")):
+        for sensor, name in (("s2", "ROIs1868_summer_s2_cloudy_19_p30.tif"), ("s1", "ROIs1868_summer_s1_19_p30.tif")):
+            link = patch / sensor.upper() / str(t) / f"{sensor}_ROIs1868_19_ImgNo_{t}_{day}_patch_30.tif"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(src / name)
+    rel = multitemporal_release(tmp_path / "mt13", bands=resolve("l1c13"))
+    out = tmp_path / "out.tif"
+    rc = main(["remove", str(patch), "-o", str(out), "--model", str(rel), "--device", "cpu", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "target t=1, earlier date t=0" in err and "mask auto" in err
+    info, ref = open_info(out), open_info(src / "ROIs1868_summer_s2_cloudy_19_p30.tif")
+    assert info.count == 13 and info.crs == ref.crs and info.transform.almost_equals(ref.transform)
+    assert (read_mask(tmp_path / "out_provenance.tif") == 1).any()

@@ -29,6 +29,10 @@ replaced only with --overwrite, and an input never. Beside it, <output stem>_pro
 k, or --prev), 254 combined from several dates, 255 nodata (--provenance PATH elsewhere,
 --no-provenance for none). --uncertainty writes a diffusion model's sample spread.
 
+SEN12MS-CR-TS: INPUT may be one patch's folder (<ROI>/<scene>/<S1|S2>/<t>/...); the target date
+(--time, default the last with S1 and S2) and an earlier one (--prev-time, default the nearest
+earlier) then supply --prev, --sar and --prev-sar for the multi-temporal model (--bands l1c13 implied).
+
 Batches: INPUT may be a folder or a quoted glob ('scenes/*.tif') and -o a folder (OUTDIR/); the
 model loads once; each scene is written atomically to OUTDIR/<name> (provenance beside it),
 finished scenes are skipped on a rerun unless --overwrite, a failing scene is reported and the
@@ -41,6 +45,7 @@ Examples:
   cloudfree remove T.tif -o filled.tif --series A.tif B.tif
   cloudfree remove S2.tif -o clear.tif --model sar-release --sar S1.tif --dtype float32
   cloudfree remove T1.tif -o clear.tif --model mt-release --prev S2_T0.tif --sar S1_T1.tif --prev-sar S1_T0.tif
+  cloudfree remove ROIs1868/100 -o clear.tif --model mt-release --time 5 --prev-time 3
   cloudfree remove S2.tif -o clear.tif --model diff-release --steps 20 --samples 4 --uncertainty std.tif
   cloudfree remove 'scenes/*.tif' -o out/ --model runs/release --mask masks/
 """
@@ -49,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from cloudfree.commands.options import add_imagery_options, add_output_options, imagery_options
@@ -88,6 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--steps", type=int, help="diffusion sampling steps (default: the release's, else 20)")
     g.add_argument("--samples", type=int, help="diffusion samples per tile, averaged (default: the release's, else 1)")
     g.add_argument("--seed", type=int, default=0, help="diffusion noise seed (0)")
+    q = parser.add_argument_group("SEN12MS-CR-TS patch folder as INPUT (multi-temporal model)")
+    q.add_argument("--time", type=int, help="target time point (default: the last with S1 and S2)")
+    q.add_argument("--prev-time", type=int, help="earlier time point (default: the nearest earlier with S1 and S2)")
     t = parser.add_argument_group("other dates")
     t.add_argument("--series", nargs="+", default=[], help="other dates of the same place (reprojected)")
     t.add_argument("--series-masks", nargs="+", help="one cloud mask per --series file, on that file's grid")
@@ -113,13 +122,25 @@ def run(args: argparse.Namespace) -> int:
     provenance = None if args.no_provenance else (args.provenance or "auto")
     if args.no_provenance and args.provenance:
         raise ValueError("--provenance PATH and --no-provenance contradict each other")
-    if not is_batch(args.input, args.output):
+    from cloudfree.inference.sequence import S2_BANDS, is_sequence_folder, sequence_inputs
+
+    scene, prev, sar, prev_sar = args.input, args.prev, args.sar, args.prev_sar
+    if is_sequence_folder(args.input):
+        if prev or sar or prev_sar:
+            raise ValueError(f"{args.input} is a SEN12MS-CR-TS folder: it supplies --prev, --sar and --prev-sar itself")
+        seq = sequence_inputs(args.input, time=args.time, prev_time=args.prev_time)
+        print(f"cloudfree: {seq.name}: target t={seq.time}, earlier date t={seq.prev_time}", file=sys.stderr)
+        scene, prev, sar, prev_sar = seq.optical, seq.prev, seq.sar, seq.prev_sar
+        options = replace(options, bands=options.bands or S2_BANDS)
+    elif args.time is not None or args.prev_time is not None:
+        raise ValueError("--time and --prev-time pick time points of a SEN12MS-CR-TS folder; INPUT is not one")
+    if scene != args.input or not is_batch(args.input, args.output):
         from cloudfree.inference.remover import Remover
 
         remover = Remover(args.model, options)
         summary = remover(
-            args.input, args.output, method=args.method, mask=args.mask, sar=args.sar, prev=args.prev,
-            prev_sar=args.prev_sar, series=args.series, series_masks=args.series_masks,
+            scene, args.output, method=args.method, mask=args.mask, sar=sar, prev=prev,
+            prev_sar=prev_sar, series=args.series, series_masks=args.series_masks,
             uncertainty=args.uncertainty, write_mask=args.write_mask, provenance=provenance, overwrite=args.overwrite,
         )  # fmt: skip
         _report(summary)

@@ -143,8 +143,9 @@ class ModelPass:
             ("prev_optical", prev, config.in_bands),
             ("prev_sar", prev_sar, config.sar_bands),
         ):
-            if path is not None:
-                inputs.append(InputSpec(Path(path), select=tuple(select)))
+            if path is not None:  # --bands names the earlier Sentinel-2 image's bands too
+                names_of = names if opt.bands and group == "prev_optical" else None
+                inputs.append(InputSpec(Path(path), select=tuple(select), bands=names_of))
                 layout.add(group, len(select))
                 if group != "prev_optical" and open_info(path).tags.get(RADIOMETRY_TAG) == Radiometry.SAR_LINEAR.value:
                     layout.sar_linear.add(group)
