@@ -7,7 +7,7 @@ import numpy as np
 from cloudfree.cli import main
 from cloudfree.inference.remover import Remover
 from cloudfree.io import open_info, read_mask, read_raster, write_mask
-from tests.test_inference.releases import multitemporal_release
+from tests.test_inference.releases import multitemporal_release, trained_multitemporal_release
 
 
 def test_no_flag_at_all_on_a_real_cloudy_scene(tmp_path, shared_data, capsys, monkeypatch):
@@ -44,16 +44,18 @@ def test_auto_series_on_the_real_time_series_computes_the_other_masks(tmp_path, 
 
 
 def test_multitemporal_s1s2_on_sen1floods11(tmp_path, shared_data, capsys):
-    """The multi-temporal S1+S2 release (random weights, tiny, through the release format) on the real
-    Sen1Floods11 chip: S2 at t0 and S1 (NaN nodata) at both dates; the t1 image is the same chip
-    under a synthetic cloud block (the samples hold no S1+S2 pair of one place at two dates)."""
+    """A tiny multi-temporal S1+S2 release trained here (25 steps on the chip itself, as the example
+    config does) on the real Sen1Floods11 chip: S2 at t0 and S1 (NaN nodata) at both dates; the t1
+    image is the same chip under a cloud block (the samples hold no S1+S2 pair of one place at two
+    dates, so this shows the path runs, not that the model learnt temporal change)."""
     folder = shared_data / "sen1floods11_spain"
     s2, s1 = folder / "Spain_7370579_S2Hand.tif", folder / "Spain_7370579_S1Hand.tif"
     scene = read_raster(s2)
     mask = np.zeros((scene.height, scene.width), np.uint8)
     mask[100:220, 300:420] = 1
     write_mask(mask, scene, tmp_path / "mask.tif")
-    rel = multitemporal_release(tmp_path / "mt")
+    rel, (first, last) = trained_multitemporal_release(tmp_path / "mt", s2, s1)
+    assert last < first  # it trained
     out = tmp_path / "out.tif"
     args = ["remove", str(s2), "-o", str(out), "--model", str(rel), "--prev", str(s2), "--sar", str(s1),
             "--prev-sar", str(s1), "--mask", str(tmp_path / "mask.tif"), "--device", "cpu",
