@@ -78,3 +78,49 @@ def sar_release(folder: Path) -> Path:
         sar_bands=("VV", "VH"),
         sar_normalization=sar.to_dict(),
     )
+
+
+def multitemporal_release(folder: Path, bands=RGBN) -> Path:
+    """A random, tiny multi-temporal S1+S2 model (prev_optical, prev_sar, sar) through the release format."""
+    from cloudfree.tasks.base import sar_db_normalization
+
+    n = len(bands)
+    return save(
+        folder,
+        "multitemporalfusion",
+        {"optical_channels": n, "sar_channels": 2, "out_channels": n, "features": 4, "num_blocks": 1},
+        in_bands=bands,
+        sar_bands=("VV", "VH"),
+        sar_normalization=sar_db_normalization(("VV", "VH")).to_dict(),
+        extra={"input_order": ["prev_optical", "prev_sar", "sar"]},
+    )
+
+
+def trained_multitemporal_release(folder: Path, s2: Path, s1: Path, steps: int = 25) -> tuple[Path, list[float]]:
+    """A tiny multi-temporal S1+S2 model trained here (``steps`` Adam steps on random 64 px crops of a
+    co-registered S2 + S1 pair used as both dates, as configs/multitemporal_s1s2.yaml does), released
+    through the release format. Returns the release and the losses of the first and last steps."""
+    import numpy as np
+
+    from cloudfree.io import read_raster
+    from cloudfree.tasks.fusion import MultiTemporalTask
+
+    torch.manual_seed(0)
+    optical = read_raster(s2, select=RGBN).to_reflectance().data
+    sar = read_raster(s1).data.astype(np.float32)
+    task = MultiTemporalTask(in_bands=RGBN, features=4, num_blocks=1, lr=3e-3)
+    opt = task.configure_optimizers()
+    rng = np.random.default_rng(0)
+    losses = []
+    for _ in range(steps):
+        corners = rng.integers(0, np.array(optical.shape[1:]) - 64, (4, 2))
+        crops = {k: torch.from_numpy(np.stack([a[:, r : r + 64, c : c + 64] for r, c in corners]))
+                 for k, a in (("optical", optical), ("sar", sar))}  # fmt: skip
+        batch = {"prev_optical": crops["optical"], "clear": crops["optical"], "prev_sar": crops["sar"],
+                 "sar": crops["sar"]}  # fmt: skip
+        loss = task.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return save_release(task.predictor().eval(), task.release_config(folder.name), folder), [losses[0], losses[-1]]

@@ -97,12 +97,14 @@ def test_batch_skips_done_scenes_and_continues_past_a_bad_one(tmp_path, capsys):
         "4",
         "--device",
         "cpu",
+        "--mask",
+        "threshold",
         "--no-progress",
     ]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "bad.tif" in err and "B08" in err and "2 written" in err and "1 failed" in err
-    assert sorted(p.name for p in out.iterdir()) == ["s0.tif", "s1.tif"]
+    assert sorted(p.name for p in out.iterdir()) == ["s0.tif", "s0_provenance.tif", "s1.tif", "s1_provenance.tif"]
     np.testing.assert_array_equal(read_raster(out / "s1.tif").data, read_raster(scenes / "s1.tif").data)
     (scenes / "bad.tif").unlink()
     stamp = (out / "s0.tif").stat().st_mtime_ns
@@ -124,6 +126,8 @@ def test_batch_skips_done_scenes_and_continues_past_a_bad_one(tmp_path, capsys):
                 "--overlap",
                 "4",
                 "--overwrite",
+                "--mask",
+                "threshold",
                 "--no-progress",
             ]
         )

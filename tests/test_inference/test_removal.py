@@ -9,7 +9,8 @@ import pytest
 from scipy import ndimage
 
 from cloudfree.bands import BandError
-from cloudfree.inference import removal
+from cloudfree.inference import loading
+from cloudfree.inference.checks import GridMismatchError
 from cloudfree.inference.removal import remove
 from cloudfree.io import open_info, read_mask, read_raster, write_mask, write_raster
 from cloudfree.radiometry import Radiometry
@@ -64,6 +65,7 @@ def test_float32_output_is_reflectance(tmp_path, shared_data):
         progress=False,
         device="cpu",
         threshold=0.01,
+        mask="threshold",
     )
     out = read_raster(tmp_path / "out.tif")
     assert out.radiometry is Radiometry.REFLECTANCE and out.crs.to_epsg() == 32633
@@ -101,6 +103,7 @@ def test_replace_all_and_the_threshold_fallback(tmp_path):
         tmp_path / "scene.tif",
         tmp_path / "all.tif",
         model=rel,
+        mask="threshold",
         replace_all=True,
         tile=32,
         overlap=8,
@@ -114,6 +117,7 @@ def test_replace_all_and_the_threshold_fallback(tmp_path):
         tmp_path / "scene.tif",
         tmp_path / "none.tif",
         model=rel,
+        mask="threshold",
         threshold=10.0,
         tile=32,
         overlap=8,
@@ -128,6 +132,7 @@ def test_replace_all_and_the_threshold_fallback(tmp_path):
         tmp_path / "scene.tif",
         tmp_path / "every.tif",
         model=rel,
+        mask="threshold",
         threshold=0.0,
         tile=32,
         overlap=8,
@@ -203,15 +208,16 @@ def test_bad_inputs_are_refused_and_leave_nothing(tmp_path, monkeypatch):
     rel = identity_release(tmp_path / "id")
     with pytest.raises(BandError, match="B08"):
         remove(tmp_path / "rgb.tif", tmp_path / "out.tif", model=rel, progress=False)
-    with pytest.raises(ValueError, match="multiples of 8"):
-        remove(tmp_path / "rgb.tif", tmp_path / "out.tif", model=unet_release(tmp_path / "u"), tile=36, progress=False)
     write_mask(np.zeros((10, 10), np.uint8), make_raster(10, 10), tmp_path / "small_mask.tif")
     _dn_scene(tmp_path)
-    with pytest.raises(ValueError, match="expected one band on the grid"):
+    with pytest.raises(ValueError, match="multiples of 8"):
+        remove(tmp_path / "scene.tif", tmp_path / "out.tif", model=unet_release(tmp_path / "u"), tile=36,
+               mask=tmp_path / "mask.tif", progress=False)  # fmt: skip
+    with pytest.raises(GridMismatchError, match="on another grid"):
         remove(
             tmp_path / "scene.tif", tmp_path / "out.tif", model=rel, mask=tmp_path / "small_mask.tif", progress=False
         )
-    monkeypatch.setattr(removal, "WEIGHTS_DIR", tmp_path / "no-weights")
+    monkeypatch.setattr(loading, "WEIGHTS_DIR", tmp_path / "no-weights")
     with pytest.raises(ValueError, match="--model"):
         remove(tmp_path / "scene.tif", tmp_path / "out.tif", progress=False)
     assert not (tmp_path / "out.tif").exists()

@@ -4,7 +4,11 @@ Each scene's output is ``OUTDIR/<input file name>``, written atomically by the p
 so an existing output is a complete one: a rerun skips it (unless ``overwrite``) and picks up
 where an interrupted run stopped. A scene that fails (bad file, band mismatch ...) is reported
 with its file and reason and the others go on; the caller turns any failure into a non-zero exit.
-Per-scene side inputs (masks, Sentinel-1) come from folders holding files of the same name.
+Per-scene side inputs (masks, Sentinel-1, earlier dates) come from folders holding files of the
+same name. A batch is a list of :class:`SceneJob` and a *worker factory* (interfaces.md item 2,
+e.g. :class:`cloudfree.inference.remover.RemoverFactory`): the factory is called once, so the
+model loads once for the whole batch; :func:`run_batch` has the signature of the distributed
+executors' runner, which replaces it for ``--scheduler``.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import glob
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from tqdm import tqdm
+
+from cloudfree.errors import CloudfreeError
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
 
@@ -58,13 +64,29 @@ def side_input(folder_or_file: str | os.PathLike[str] | None, scene: Path, what:
     return candidate
 
 
-@dataclass
-class BatchResult:
-    """Outcome of a batch: outputs written, skipped (already complete), failed ``(input, reason)``."""
+@dataclass(frozen=True)
+class SceneJob:
+    """One scene of a batch (interfaces.md item 2).
 
-    done: list[Path] = field(default_factory=list)
-    skipped: list[Path] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
+    Attributes:
+        name: display name (the input file name).
+        output: final output path; the worker writes it atomically itself.
+        inputs: named input paths: ``optical`` (required), ``mask``, ``sar``, ``prev``, ``prev_sar``.
+    """
+
+    name: str
+    output: str
+    inputs: Mapping[str, str]
+
+
+@dataclass
+class BatchReport:
+    """Outcome of a batch: outputs written, skipped (already complete), failed ``(name, reason)``."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -72,48 +94,74 @@ class BatchResult:
 
     def summary(self) -> str:
         lines = [f"{len(self.done)} written, {len(self.skipped)} skipped (already done), {len(self.failed)} failed"]
-        lines += [f"  FAILED {path}: {reason}" for path, reason in self.failed]
+        lines += [f"  FAILED {name}: {reason}" for name, reason in self.failed]
         return "\n".join(lines)
 
 
-def run_batch(
-    inputs: list[Path],
-    out_dir: str | os.PathLike[str],
-    process: Callable[[Path, Path], Any],
-    *,
-    overwrite: bool = False,
-    progress: bool = True,
-    log: TextIO | None = None,
-) -> BatchResult:
-    """Run ``process(input, output)`` for each scene; see the module docstring for the rules.
+BatchResult = BatchReport  # former name
 
-    Failures and the final summary are printed to ``log`` (default: stderr).
-    """
-    log = log or sys.stderr
+
+def scene_jobs(
+    scenes: list[Path], out_dir: str | os.PathLike[str], side: Mapping[str, str | os.PathLike[str] | None] | None = None
+) -> list[SceneJob]:
+    """One job per scene, output ``OUTDIR/<scene name>``; ``side`` maps input names (``mask``,
+    ``sar``, ``prev``, ``prev_sar``) to folders holding files of the scene's name (or one file)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: output of a batch run must be a folder")
-    names = [p.name for p in inputs]
+    names = [p.name for p in scenes]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"several inputs share the file name(s) {dupes}; outputs in {out} would collide")
-    out.mkdir(parents=True, exist_ok=True)
-    result = BatchResult()
-    for scene in tqdm(inputs, desc="scenes", unit="scene", file=sys.stderr, disable=not progress or len(inputs) < 2):
-        target = out / scene.name
-        if target.resolve() == scene.resolve():
-            result.failed.append((scene, "output would overwrite the input; choose another output folder"))
+    jobs = []
+    for scene in scenes:
+        inputs = {"optical": str(scene)}
+        for key, spec in (side or {}).items():
+            path = side_input(spec, scene, key.replace("_", " "))
+            if path is not None:
+                inputs[key] = str(path)
+        jobs.append(SceneJob(scene.name, str(out / scene.name), inputs))
+    return jobs
+
+
+def run_batch(
+    jobs: Sequence[SceneJob],
+    factory: Callable[[], Callable[[SceneJob], dict[str, Any]]],
+    *,
+    scheduler: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    log: TextIO | None = None,
+) -> BatchReport:
+    """Run every job with one worker built by ``factory()`` (its model loads once); see the module docstring.
+
+    ``scheduler`` is reserved for the distributed executors (``cloudfree.executors``); here only
+    ``None`` (sequential, in this process) is accepted. Failures and the final summary go to ``log``
+    (default: stderr).
+    """
+    if scheduler is not None:
+        raise ValueError(f"scheduler {scheduler!r}: this build runs batches sequentially only")
+    log = log or sys.stderr
+    report = BatchReport()
+    process: Callable[[SceneJob], dict[str, Any]] | None = None
+    for job in tqdm(jobs, desc="scenes", unit="scene", file=sys.stderr, disable=not progress or len(jobs) < 2):
+        target = Path(job.output)
+        if any(target.resolve() == Path(p).resolve() for p in job.inputs.values()):
+            report.failed.append((job.name, "output would overwrite an input; choose another output folder"))
+            print(f"cloudfree: {job.name}: output would overwrite an input", file=log)
             continue
         if target.exists() and not overwrite:
-            result.skipped.append(target)
+            report.skipped.append(str(target))
             continue
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            process(scene, target)
-        except (ValueError, OSError, RuntimeError, KeyError) as exc:
+            process = process or factory()
+            report.results.append(process(job))
+        except (CloudfreeError, ValueError, OSError, RuntimeError, KeyError) as exc:
             reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            result.failed.append((scene, str(reason)))
-            print(f"cloudfree: {scene}: {reason}", file=log)
+            report.failed.append((job.name, str(reason)))
+            print(f"cloudfree: {job.inputs.get('optical', job.name)}: {reason}", file=log)
             continue
-        result.done.append(target)
-    print(result.summary(), file=log)
-    return result
+        report.done.append(str(target))
+    print(report.summary(), file=log)
+    return report

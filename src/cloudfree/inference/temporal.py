@@ -22,24 +22,31 @@ Pixels without any clear observation keep the target's values (``SceneSummary.ex
 counts them). Only the target's cloud and shadow pixels are replaced, feathered like model output,
 unless ``replace_all``. The pass runs through the streaming engine (tiles without overlap, since
 every method is per pixel), so memory stays bounded; ``gapfill`` and ``least-cloudy`` read the
-scenes once more beforehand, by windows, for their statistics.
+scenes once more beforehand, by windows, for their statistics (:mod:`.series` holds the
+per-pixel methods, the statistics and the dates).
+
+Side inputs: the target's mask must lie exactly on the target's grid and each series mask on its
+own date's grid (refused otherwise, naming both grids); series members on other grids are
+reprojected on purpose, and must have a CRS and overlap the target. On request the same pass
+writes the provenance layer (``2 + k``: from member ``k``; 254: mosaic / median) and the mask of
+what is left (cloudy, no clear date) for a model to fill.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rasterio.windows import Window
 
+from cloudfree.inference.checks import check_reprojectable, check_same_grid
 from cloudfree.inference.composite import (
+    PROVENANCE_FIRST_DATE,
+    PROVENANCE_ORIGINAL,
+    PROVENANCE_SEVERAL_DATES,
     cloud_of,
     composite,
     default_dtype,
@@ -49,124 +56,20 @@ from cloudfree.inference.composite import (
     output_tags,
     read_mask_window,
 )
-from cloudfree.inference.sources import InputSpec, Source, as_float
+from cloudfree.inference.provenance import provenance_output
+from cloudfree.inference.series import (
+    METHODS,
+    SEVERAL,
+    _clear,
+    acquisition_date,
+    estimate,
+    series_stats,
+)
+from cloudfree.inference.sources import InputSpec, Source
 from cloudfree.inference.streaming import OutputSpec, SceneSummary, predict_scene
 from cloudfree.io.geotiff import band_names_of, dn_offset_from_tags, infer_radiometry, open_info
 
-METHODS = ("gapfill", "least-cloudy", "mosaic", "median")
-MIN_FIT_PIXELS = 50
-_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
-
-
-def acquisition_date(path: str | os.PathLike[str]) -> datetime:
-    """Acquisition time of a scene: its ``DATETIME`` tag, else a date in its file name."""
-    info = open_info(path)
-    text = info.tags.get("DATETIME") or info.tags.get("TIFFTAG_DATETIME")
-    if text:
-        for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-            try:
-                return datetime.strptime(text.strip().rstrip("Z").split(".")[0], fmt)
-            except ValueError:
-                continue
-    match = _DATE_IN_NAME.search(Path(path).name)
-    if match:
-        try:
-            return datetime(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError:
-            pass
-    raise ValueError(f"{path}: acquisition date unknown: no DATETIME tag and no YYYY-MM-DD / YYYYMMDD in the file name")
-
-
-@dataclass
-class SeriesStats:
-    """Per-member statistics of the target's grid: cloud cover of the target's gap, radiometric fit."""
-
-    gap_cover: np.ndarray  # (k,) fraction of the target's cloudy pixels that member k cannot fill
-    gain: np.ndarray  # (k, C)
-    offset: np.ndarray  # (k, C)
-    fit_pixels: np.ndarray  # (k,)
-
-
-def _clear(raster_valid: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
-    return raster_valid if codes is None else raster_valid & ~cloud_of(codes) & (codes != 255)
-
-
-def series_stats(
-    target: Source,
-    members: Sequence[Source],
-    target_mask: Source | None,
-    member_masks: Sequence[Source | None],
-    rows: int = 256,
-) -> SeriesStats:
-    """One windowed pass: how much of the target's gap each member covers, and least-squares fits."""
-    k, c = len(members), target.channels
-    n = np.zeros(k)
-    sx, sy, sxx, sxy = (np.zeros((k, c)) for _ in range(4))
-    blocked, gap = np.zeros(k), 0
-    height, width = target.info.height, target.info.width
-    for r0 in range(0, height, rows):
-        win = Window(0, r0, width, min(rows, height - r0))
-        t = target.read(win)
-        t_codes = target_mask.read(win).data[0] if target_mask is not None else None
-        t_clear = _clear(t.valid, t_codes)
-        t_gap = t.valid & ~t_clear
-        gap += int(t_gap.sum())
-        y = as_float(t)
-        for j, (m, mm) in enumerate(zip(members, member_masks, strict=True)):
-            r = m.read(win)
-            m_clear = _clear(r.valid, mm.read(win).data[0] if mm is not None else None)
-            blocked[j] += int((t_gap & ~m_clear).sum())
-            both = t_clear & m_clear
-            x = as_float(r)[:, both].astype(np.float64)
-            yy = y[:, both].astype(np.float64)
-            n[j] += both.sum()
-            sx[j] += x.sum(1)
-            sy[j] += yy.sum(1)
-            sxx[j] += (x * x).sum(1)
-            sxy[j] += (x * yy).sum(1)
-    gain, offset = np.ones((k, c)), np.zeros((k, c))
-    for j in range(k):
-        if n[j] >= MIN_FIT_PIXELS:
-            var = sxx[j] / n[j] - (sx[j] / n[j]) ** 2
-            cov = sxy[j] / n[j] - sx[j] * sy[j] / n[j] ** 2
-            ok = var > 1e-12
-            gain[j, ok] = cov[ok] / var[ok]
-            offset[j] = sy[j] / n[j] - gain[j] * sx[j] / n[j]
-    cover = blocked / gap if gap else np.zeros(k)
-    return SeriesStats(cover, gain, offset, n)
-
-
-def first_clear(values: np.ndarray, clear: np.ndarray, ranking: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel, the value of the best-ranked clear member.
-
-    ``values`` ``(k, C, h, w)``, ``clear`` ``(k, h, w)``; returns ``(C, h, w)`` (NaN where no member
-    is clear) and the ``(h, w)`` bool "filled".
-    """
-    out = np.full(values.shape[1:], np.nan, np.float32)
-    filled = np.zeros(values.shape[2:], bool)
-    for j in ranking:
-        take = clear[j] & ~filled
-        out[:, take] = values[j][:, take]
-        filled |= take
-    return out, filled
-
-
-def estimate(method: str, values: np.ndarray, clear: np.ndarray, ranking: Sequence[int]) -> np.ndarray:
-    """The cloud-free estimate ``(C, h, w)`` (NaN where nothing is clear) from ``k`` observations.
-
-    ``values`` ``(k, C, h, w)`` reflectance (already gain/offset adjusted for ``gapfill``), ``clear``
-    ``(k, h, w)``; ``ranking`` orders the members for ``gapfill`` / ``least-cloudy``.
-    """
-    if method in ("gapfill", "least-cloudy"):
-        return first_clear(values, clear, ranking)[0]
-    masked = np.where(clear[:, None], values, np.nan)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: nothing clear, NaN wanted
-        if method == "mosaic":
-            return np.nanmean(masked, axis=0).astype(np.float32)
-        if method == "median":
-            return np.nanmedian(masked, axis=0).astype(np.float32)
-    raise ValueError(f"unknown temporal method {method!r}; expected one of {METHODS}")
+__all__ = ["METHODS", "acquisition_date", "estimate", "fill_temporal", "series_stats"]
 
 
 def fill_temporal(
@@ -181,6 +84,9 @@ def fill_temporal(
     dtype: str | None = None,
     feather: int = 4,
     write_mask: str | os.PathLike[str] | None = None,
+    provenance: str | os.PathLike[str] | None = None,
+    remaining_mask: str | os.PathLike[str] | None = None,
+    tags: dict[str, Any] | None = None,
     tile: int = 512,
     progress: bool = True,
 ) -> SceneSummary:
@@ -190,13 +96,20 @@ def fill_temporal(
         target: the cloudy scene; its bands are the output bands.
         output: destination COG (atomic).
         method: ``gapfill``, ``least-cloudy``, ``mosaic`` or ``median`` (see the module docstring).
-        series: the other dates (same bands; reprojected onto the target's grid when needed).
-        mask: the target's cloud/shadow mask (codes or binary); required unless ``replace_all``.
-        series_masks: one mask per series member, in the same order (optional).
+        series: the other dates (same bands; reprojected onto the target's grid when needed, so
+            they must have a CRS and overlap the target).
+        mask: the target's cloud/shadow mask (codes or binary) on the target's grid (CRS,
+            transform, shape); required unless ``replace_all``.
+        series_masks: one mask per series member, in the same order, each on its member's grid.
         replace_all: output the estimate wherever it exists, not only under the mask.
         dtype: ``uint16`` (DN, target's offset) or ``float32`` reflectance; default from the target.
         feather: blending ramp (pixels) outside the mask.
         write_mask: also write the target mask that was used.
+        provenance: also write the provenance layer (:mod:`.provenance`): 0 kept, ``2 + k`` from
+            series member k, 254 mosaic / median, 255 nodata.
+        remaining_mask: also write the mask of what is left (1 where the target is cloudy and no
+            date was clear, else 0; 255 nodata), for a model to fill.
+        tags: extra output tags.
         tile: processing tile (pixels); any size gives the same result.
     """
     if method not in METHODS:
@@ -212,13 +125,14 @@ def fill_temporal(
     names = band_names_of(info, None)
     radiometry = infer_radiometry(names, info.dtype, info.tags)
     dtype = dtype or default_dtype(radiometry)
+    if mask is not None:
+        check_same_grid(mask, info, "--mask")
+    member_infos = [check_reprojectable(p, info, "--series member") for p in series]
+    for p, m_info in zip(series_masks or [], member_infos, strict=False):
+        check_same_grid(p, m_info, f"--series-masks (for {m_info.path})")
     t_src = Source(InputSpec(tpath))
     members = [Source(InputSpec(Path(p), select=names), grid=info) for p in series]
     t_mask = Source(InputSpec(Path(mask), kind="mask"), grid=info) if mask is not None else None
-    if t_mask is not None and not t_mask.aligned:
-        raise ValueError(
-            f"{mask}: the target's mask must lie on the target's grid ({tpath}, {info.height}x{info.width})"
-        )
     m_masks = [Source(InputSpec(Path(p), kind="mask"), grid=info) for p in series_masks or []] or [None] * len(series)
     t_date = acquisition_date(tpath)
     distance = [abs((acquisition_date(m.spec.path) - t_date).total_seconds()) for m in members]
@@ -244,27 +158,28 @@ def fill_temporal(
             clear += [_clear(valids[j + 1], codes.pop(0) if m_masks[j] is not None else None) for j in range(k)]
             adjusted = obs[1:] * gain[:, :, None, None].astype(np.float32) + offset[:, :, None, None].astype(np.float32)
             if method in ("mosaic", "median"):  # the target's own clear observations count too
-                est = estimate(method, obs, np.stack(clear), ranking)
+                est, source = estimate(method, obs, np.stack(clear), ranking)
             else:
-                est = estimate(method, adjusted, np.stack(clear[1:]), ranking)
+                est, source = estimate(method, adjusted, np.stack(clear[1:]), ranking)
             out[i, :c] = est
-            out[i, c] = np.isfinite(est).all(axis=0)
+            out[i, c] = np.where(np.isfinite(est).all(axis=0), source, -1)  # -1: nothing clear
         return out
 
     off = output_offset(radiometry, _offsets(info, c), dtype)
-    tags = output_tags(
+    out_tags = output_tags(
         info,
         dtype,
         off,
         method=method,
         replaced="all pixels" if replace_all else "cloud and shadow pixels",
-        extra={"CLOUDFREE_SERIES": [str(m.spec.path) for m in members]},
+        extra={"CLOUDFREE_SERIES": [str(m.spec.path) for m in members], **(tags or {})},
     )
 
     def finalize(blended: np.ndarray, window: Window, raster: Any) -> list[np.ndarray]:
-        est, filled = blended[:c], blended[c] > 0.5
+        source = np.rint(blended[c]).astype(np.int16)
+        filled = source != -1
         refl = raster.to_reflectance().data
-        est = np.where(filled[None], est, refl)
+        est = np.where(filled[None], blended[:c], refl)
         if mask is not None:
             codes_m, rows = read_mask_window(str(mask), window, feather, info.height)
             codes = codes_m[rows]
@@ -275,22 +190,33 @@ def fill_temporal(
         if replace_all:
             weight = np.ones_like(weight)
         weight = np.where(filled, weight, 0.0)
-        unfilled[0] += int((cloud_of(codes) & raster.valid & ~filled).sum()) if not replace_all else 0
+        left = cloud_of(codes) & raster.valid & ~filled
+        unfilled[0] += int(left.sum()) if not replace_all else 0
         out = [composite(raster, est, weight, dtype, off)]
         if write_mask is not None:
             out.append(mask_output(codes, raster.valid))
+        if provenance is not None:
+            prov = np.where(source == SEVERAL, PROVENANCE_SEVERAL_DATES, PROVENANCE_FIRST_DATE + source)
+            prov = np.where(weight > 0, prov, PROVENANCE_ORIGINAL)
+            out.append(mask_output(prov, raster.valid))
+        if remaining_mask is not None:
+            out.append(mask_output(left if not replace_all else np.zeros_like(left), raster.valid))
         return out
 
     inputs: list[Any] = [t_src.spec, *[m.spec for m in members]]
     inputs += ([t_mask.spec] if t_mask else []) + [m.spec for m in m_masks if m is not None]
     extras = [OutputSpec(Path(write_mask), ("mask",), "uint8", 255)] if write_mask is not None else []
+    if provenance is not None:
+        extras.append(provenance_output(Path(provenance), series, {"CLOUDFREE_METHOD": method}))
+    if remaining_mask is not None:
+        extras.append(OutputSpec(Path(remaining_mask), ("mask",), "uint8", 255, {"CLOUDFREE_LAYER": "not filled"}))
     summary = predict_scene(
         inputs,
         output,
         predict,
         out_descriptions=names,
         out_dtype=dtype,
-        tags=tags,
+        tags=out_tags,
         tile=tile,
         overlap=0,
         batch_size=1,
