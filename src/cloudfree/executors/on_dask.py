@@ -15,6 +15,7 @@ processes are the parallelism); the model loads once per worker process on its f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import logging
 import socket
@@ -64,7 +65,7 @@ def client_for(spec: Scheduler) -> Iterator[Client]:
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                silence_logs=logging.CRITICAL,  # failed scenes are reported by run_batch, one line each
             )
         with cluster, Client(cluster, set_as_default=False) as client:
             yield client
@@ -89,6 +90,8 @@ def run_on_dask(
     """Submit one task per job and call ``finished(job, summary, error)`` for each as it completes."""
     from cloudfree.executors.batch import run_job
 
+    if spec.kind == "local":  # no idle worker processes for a small batch
+        spec = dataclasses.replace(spec, workers=max(1, min(spec.workers or 1, len(todo))))
     with client_for(spec) as client:
         client.register_plugin(TorchThreads())
         if not client.scheduler_info(n_workers=-1)["workers"]:
