@@ -204,12 +204,11 @@ def test_local_cluster_matches_sequential_and_marks_crashing_scene_failed(tmp_pa
     assert dict(report.failed)[fail] == sequential.failed[0][1]
     assert "worker process died" in dict(report.failed)[crash]
     assert {s["torch_threads"] for s in report.summaries.values()} == {1}
-    assert len({s["pid"] for s in report.summaries.values()}) >= 2  # spread over the worker processes
     same_bytes(tmp_path / "seq", tmp_path / "dask", good)
     assert not (tmp_path / "dask" / crash).exists() and not list((tmp_path / "dask").glob(".*"))
     loads = loads_per_process(dask_count)
     assert set(loads.values()) == {1}  # one factory call per worker process, restarted ones included
-    assert len(loads) >= 2
+    assert len(loads) >= 2  # restarted workers load again, once
 
 
 def _free_port() -> int:
