@@ -4,7 +4,7 @@
 without band descriptions: a set such as ``l1c13`` / ``rgbn`` or a list ``B04,B03,B02``) and
 ``--dn-offset`` (the processing-baseline offset in DN, e.g. ``-1000``, for files that lost it; the
 default reads it from the product metadata or the file's tags). ``add_output_options(parser)`` adds
-``--overwrite``. Commands read them back with :func:`imagery_options`.
+``--overwrite`` and ``add_batch_options(parser)`` ``--scheduler``. Commands read them back with :func:`imagery_options`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,15 @@ def add_imagery_options(parser: argparse.ArgumentParser | argparse._ArgumentGrou
 def add_output_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--overwrite``: replace outputs that already exist (never the input itself)."""
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+
+
+def add_batch_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--scheduler``: where a batch of scenes runs (sequential, local Dask processes, a scheduler)."""
+    from cloudfree.executors.scheduler import SCHEDULER_HELP, scheduler_argument
+
+    parser.add_argument(
+        "--scheduler", type=scheduler_argument, default=None, metavar="local[:N]|tcp://HOST:PORT", help=SCHEDULER_HELP
+    )
 
 
 def imagery_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -33,8 +33,9 @@ SEN12MS-CR-TS: INPUT may be one patch's folder (<ROI>/<scene>/<S1|S2>/<t>/...); 
 (--time, default the last with S1 and S2) and an earlier one (--prev-time, default the nearest
 earlier) then supply --prev, --sar and --prev-sar for the multi-temporal model (--bands l1c13 implied).
 
-Batches: INPUT may be a folder or a quoted glob ('scenes/*.tif') and -o a folder (OUTDIR/); the
-model loads once; each scene is written atomically to OUTDIR/<name> (provenance beside it),
+Batches: INPUT may be a folder or a quoted glob ('scenes/*.tif') and -o a folder (OUTDIR/);
+--scheduler local:N (N local worker processes) or tcp://HOST:PORT (a running Dask scheduler) runs
+each scene as a Dask task (docs/scaling.md); the model loads once per process; each scene is written atomically to OUTDIR/<name> (provenance beside it),
 finished scenes are skipped on a rerun unless --overwrite, a failing scene is reported and the
 others continue (exit code 1 if any failed). --mask / --sar / --prev / --prev-sar may then be
 folders holding files of the same names.
@@ -57,7 +58,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from cloudfree.commands.options import add_imagery_options, add_output_options, imagery_options
+from cloudfree.commands.options import add_batch_options, add_imagery_options, add_output_options, imagery_options
 
 METHODS = ("auto", "model", "gapfill", "least-cloudy", "mosaic", "median")
 
@@ -72,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "batches), or 'threshold' (the model's own estimate)")  # fmt: skip
     add_imagery_options(parser)
     add_output_options(parser)
+    add_batch_options(parser)
     o = parser.add_argument_group("outputs")
     o.add_argument("--keep-bands", action="store_true", help="carry the input bands the model does not produce")
     o.add_argument("--provenance", help="provenance layer path (default: <output stem>_provenance.tif)")
@@ -158,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
     side = {"mask": mask, "sar": args.sar, "prev": args.prev, "prev_sar": args.prev_sar}
     jobs = scene_jobs(scenes, args.output, side)
     factory = RemoverFactory(args.model, options, method=args.method, mask=args.mask, provenance=provenance)
-    report = run_batch(jobs, factory, overwrite=args.overwrite, progress=not args.no_progress)
+    report = run_batch(jobs, factory, scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.no_progress)
+    print(report.summary(), file=sys.stderr)
     return 0 if report.ok else 1
 
 

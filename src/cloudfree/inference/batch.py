@@ -7,23 +7,20 @@ with its file and reason and the others go on; the caller turns any failure into
 Per-scene side inputs (masks, Sentinel-1, earlier dates) come from folders holding files of the
 same name. A batch is a list of :class:`SceneJob` and a *worker factory* (interfaces.md item 2,
 e.g. :class:`cloudfree.inference.remover.RemoverFactory`): the factory is called once, so the
-model loads once for the whole batch; :func:`run_batch` has the signature of the distributed
-executors' runner, which replaces it for ``--scheduler``.
+model loads once per process. The batch itself runs on :func:`cloudfree.executors.run_batch`
+(sequential, or Dask tasks with ``--scheduler``); this module builds its jobs.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
 
-from tqdm import tqdm
+from cloudfree.executors import BatchReport, SceneJob, run_batch
 
-from cloudfree.errors import CloudfreeError
+__all__ = ["BatchReport", "SceneJob", "expand_inputs", "is_batch", "run_batch", "scene_jobs", "side_input"]
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
 
@@ -64,43 +61,6 @@ def side_input(folder_or_file: str | os.PathLike[str] | None, scene: Path, what:
     return candidate
 
 
-@dataclass(frozen=True)
-class SceneJob:
-    """One scene of a batch (interfaces.md item 2).
-
-    Attributes:
-        name: display name (the input file name).
-        output: final output path; the worker writes it atomically itself.
-        inputs: named input paths: ``optical`` (required), ``mask``, ``sar``, ``prev``, ``prev_sar``.
-    """
-
-    name: str
-    output: str
-    inputs: Mapping[str, str]
-
-
-@dataclass
-class BatchReport:
-    """Outcome of a batch: outputs written, skipped (already complete), failed ``(name, reason)``."""
-
-    done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    results: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def summary(self) -> str:
-        lines = [f"{len(self.done)} written, {len(self.skipped)} skipped (already done), {len(self.failed)} failed"]
-        lines += [f"  FAILED {name}: {reason}" for name, reason in self.failed]
-        return "\n".join(lines)
-
-
-BatchResult = BatchReport  # former name
-
-
 def scene_jobs(
     scenes: list[Path], out_dir: str | os.PathLike[str], side: Mapping[str, str | os.PathLike[str] | None] | None = None
 ) -> list[SceneJob]:
@@ -122,46 +82,3 @@ def scene_jobs(
                 inputs[key] = str(path)
         jobs.append(SceneJob(scene.name, str(out / scene.name), inputs))
     return jobs
-
-
-def run_batch(
-    jobs: Sequence[SceneJob],
-    factory: Callable[[], Callable[[SceneJob], dict[str, Any]]],
-    *,
-    scheduler: str | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    log: TextIO | None = None,
-) -> BatchReport:
-    """Run every job with one worker built by ``factory()`` (its model loads once); see the module docstring.
-
-    ``scheduler`` is reserved for the distributed executors (``cloudfree.executors``); here only
-    ``None`` (sequential, in this process) is accepted. Failures and the final summary go to ``log``
-    (default: stderr).
-    """
-    if scheduler is not None:
-        raise ValueError(f"scheduler {scheduler!r}: this build runs batches sequentially only")
-    log = log or sys.stderr
-    report = BatchReport()
-    process: Callable[[SceneJob], dict[str, Any]] | None = None
-    for job in tqdm(jobs, desc="scenes", unit="scene", file=sys.stderr, disable=not progress or len(jobs) < 2):
-        target = Path(job.output)
-        if any(target.resolve() == Path(p).resolve() for p in job.inputs.values()):
-            report.failed.append((job.name, "output would overwrite an input; choose another output folder"))
-            print(f"cloudfree: {job.name}: output would overwrite an input", file=log)
-            continue
-        if target.exists() and not overwrite:
-            report.skipped.append(str(target))
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            process = process or factory()
-            report.results.append(process(job))
-        except (CloudfreeError, ValueError, OSError, RuntimeError, KeyError) as exc:
-            reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            report.failed.append((job.name, str(reason)))
-            print(f"cloudfree: {job.inputs.get('optical', job.name)}: {reason}", file=log)
-            continue
-        report.done.append(str(target))
-    print(report.summary(), file=log)
-    return report
