@@ -19,6 +19,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from cloudfree.errors import CloudfreeError
+from cloudfree.io.geotiff import open_info, read_mask
 from cloudfree.io.open import RasterSource, open_source
 from cloudfree.radiometry import Radiometry, db_to_linear
 from cloudfree.raster import Raster
@@ -38,11 +39,25 @@ def open_imagery(
     return open_source(path, bands, **options)
 
 
+class MaskSource:
+    """A single-band mask file (codes 0-3, 255 nodata, or binary) read by windows as ``(h, w)`` arrays."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        info = open_info(path)
+        if info.count != 1:
+            raise EvaluationInputError(f"{path}: a mask must have one band, this file has {info.count}")
+        self.path, self.height, self.width = str(path), info.height, info.width
+        self.crs, self.transform = info.crs, info.transform
+
+    def read(self, window: Window | None = None) -> np.ndarray:
+        return read_mask(self.path, window=window)
+
+
 def grid_of(source: RasterSource) -> str:
     return f"{source.height}x{source.width} px, CRS {source.crs}, transform {tuple(source.transform)[:6]}"
 
 
-def check_same_grid(first: RasterSource, other: RasterSource, what: str = "input") -> None:
+def check_same_grid(first: RasterSource, other: RasterSource | MaskSource, what: str = "input") -> None:
     """Raise :class:`EvaluationInputError` unless ``other`` has ``first``'s size, CRS and transform."""
     same = (first.height, first.width) == (other.height, other.width) and first.crs == other.crs
     same = same and first.transform.almost_equals(other.transform, precision=1e-9 * max(1.0, abs(first.transform.a)))

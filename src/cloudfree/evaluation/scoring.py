@@ -32,12 +32,13 @@ from cloudfree.evaluation.protocols import Protocol, get_protocol, scale, subset
 from cloudfree.evaluation.scene import (
     BLOCK,
     EvaluationInputError,
+    MaskSource,
     check_same_grid,
     halo_windows,
     open_imagery,
     physical,
 )
-from cloudfree.io.open import RasterSource, open_source
+from cloudfree.io.open import RasterSource
 
 NDVI_BANDS = ("B04", "B08")
 
@@ -49,7 +50,7 @@ class PairInputs:
     pred: RasterSource
     ref: RasterSource
     bands: tuple[str, ...]
-    mask: RasterSource | None = None
+    mask: MaskSource | None = None
     pre: RasterSource | None = None
     plans: list[IndexPlan] = field(default_factory=list)
     nir: str | None = None
@@ -74,9 +75,7 @@ def open_pair(
         raise EvaluationInputError(f"{pred} ({list(p.bands)}) and {ref} ({list(r.bands)}) share no band")
     out = PairInputs(p, r, common)
     if mask is not None:
-        out.mask = open_source(mask)
-        if len(out.mask.bands) != 1:
-            raise EvaluationInputError(f"{mask}: a mask must have one band, this file has {len(out.mask.bands)}")
+        out.mask = MaskSource(mask)
         check_same_grid(r, out.mask, "mask")
     names = split_names(indices) if indices else []
     if not indices and all(b in common for b in NDVI_BANDS):
@@ -134,7 +133,7 @@ def score_pair(
                 smap[:, rows, cols],
                 sam[rows, cols],
             )
-            mask = inputs.mask.read(window=core).data[0] if inputs.mask is not None else None
+            mask = inputs.mask.read(window=core) if inputs.mask is not None else None
             sel = subsets(valid, mask, proto)
             for key, s in sel.items():
                 metrics.setdefault(key, ImageMetrics(bands)).add(p, r, s, smap, sam)
