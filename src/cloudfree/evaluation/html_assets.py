@@ -11,14 +11,14 @@ body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; backgroun
 h1 { font-size: 1.5em; margin-bottom: .2em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
 .controls { display: flex; flex-wrap: wrap; gap: 1.2em; align-items: center; margin: .6em 0; }
 .viewer { position: relative; display: inline-block; line-height: 0; border: 1px solid #999;
-  background: #000; max-width: 100%; }
-.viewer img { display: block; max-width: 100%; height: auto; image-rendering: pixelated; }
+  background: #000; width: min(100%, 760px); }
+.viewer img { display: block; width: 100%; height: auto; image-rendering: pixelated; }
 .viewer img.layer { position: absolute; left: 0; top: 0; width: 100%; height: 100%; }
 .viewer .handle { position: absolute; top: 0; bottom: 0; width: 2px; background: #fff;
   box-shadow: 0 0 3px #000; pointer-events: none; }
 .viewer .tag { position: absolute; top: 6px; padding: 2px 6px; font-size: 12px; line-height: 16px;
   background: rgba(0,0,0,.6); color: #fff; border-radius: 3px; }
-#swipe { width: 100%; max-width: 1024px; display: block; margin: .4em 0; }
+#swipe { width: min(100%, 760px); display: block; margin: .4em 0; }
 .hidden { display: none !important; }
 .legend span.box { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px;
   vertical-align: middle; border: 1px solid #666; }

@@ -42,7 +42,8 @@ def _images(paths: dict[str, str], max_side: int) -> tuple[dict[str, Any], dict[
         arrays = {n: display.read_bands(paths[n], combo, max_side) for n in names}
         for n, arr in arrays.items():
             raw[n].update({b: arr[i] for i, b in enumerate(combo)})
-        stretch = display.stretch_of(list(arrays.values()))
+        clear = [arr for n, arr in arrays.items() if n != "before"] or list(arrays.values())
+        stretch = display.stretch_of(clear)  # clouds in "before" would darken everything
         out[mode] = {n: display.composite(arr, stretch) for n, arr in arrays.items()}
     for name, path in paths.items():
         extra = [b for b in ("B08", "B04", "B12") if b in bands[name] and b not in raw[name]]
@@ -140,7 +141,7 @@ def write_html_report(
     sources = "".join(f"<li>{n}: <code>{html.escape(p)}</code></li>" for n, p in paths.items())
     body = f"""<h1>{html.escape(title)}</h1>
 <p class="note">Drag the slider to compare; the left image is drawn over the right one up to the handle.
-True colour B04/B03/B02, false colour B08/B04/B03, one 2-98 % stretch per channel shared by all images.</p>
+True colour B04/B03/B02, false colour B08/B04/B03, one 2-98 % stretch per channel (from the cloud-free images) shared by all images.</p>
 <div class="controls">{modes}
 <label>left <select id="left">{options.replace(f"value='before'", "value='before' selected")}</select></label>
 <label>right <select id="right">{options.replace(f"value='{right}'", f"value='{right}' selected")}</select></label>
