@@ -82,7 +82,7 @@ def png_uri(rgba: np.ndarray) -> str:
 
 def composite(image: np.ndarray, stretch: Sequence[tuple[float, float]]) -> str:
     """Colour composite of reflectance ``(3, h, w)`` with ``stretch``; nodata black."""
-    out = np.zeros(image.shape[1:] + (3,), np.uint8)
+    out = np.zeros((*image.shape[1:], 3), np.uint8)
     for c, (lo, hi) in enumerate(stretch):
         scaled = np.clip((np.nan_to_num(image[c], nan=lo) - lo) / (hi - lo), 0, 1)
         out[..., c] = np.round(scaled * 255).astype(np.uint8)
@@ -92,7 +92,7 @@ def composite(image: np.ndarray, stretch: Sequence[tuple[float, float]]) -> str:
 
 def colour_codes(codes: np.ndarray, colours: dict[int, tuple[int, int, int, int]]) -> str:
     """Transparent RGBA overlay: each code in ``colours`` painted with its colour, the rest clear."""
-    out = np.zeros(codes.shape + (4,), np.uint8)
+    out = np.zeros((*codes.shape, 4), np.uint8)
     for code, colour in colours.items():
         out[codes == code] = colour
     return png_uri(out)

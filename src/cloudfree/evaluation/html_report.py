@@ -141,9 +141,10 @@ def write_html_report(
     sources = "".join(f"<li>{n}: <code>{html.escape(p)}</code></li>" for n, p in paths.items())
     body = f"""<h1>{html.escape(title)}</h1>
 <p class="note">Drag the slider to compare; the left image is drawn over the right one up to the handle.
-True colour B04/B03/B02, false colour B08/B04/B03, one 2-98 % stretch per channel (from the cloud-free images) shared by all images.</p>
+True colour B04/B03/B02, false colour B08/B04/B03, one 2-98 % stretch per channel (from the cloud-free
+images) shared by all images.</p>
 <div class="controls">{modes}
-<label>left <select id="left">{options.replace(f"value='before'", "value='before' selected")}</select></label>
+<label>left <select id="left">{options.replace("value='before'", "value='before' selected")}</select></label>
 <label>right <select id="right">{options.replace(f"value='{right}'", f"value='{right}' selected")}</select></label>
 {"".join(toggles)}</div>
 <div class="viewer" id="viewer"><img id="img-right" alt="right image"><img id="img-left" class="layer" alt="left image">
