@@ -160,3 +160,22 @@ def test_unknown_protocol_and_grid_mismatch_exit_2(tmp_path, capsys):
     assert main([*base, str(tmp_path / "a.tif"), "--protocol", "allclear", "--out", str(tmp_path / "e")]) == 2
     assert "mask" in capsys.readouterr().err
     assert not (tmp_path / "e" / "metrics.json").exists()
+
+
+def test_sen12mscr_protocol_on_the_real_patch(tmp_path, shared_data):
+    """The real SEN12MS-CR patch as shipped (13 bands DN) against itself + 300 DN, by hand."""
+    from cloudfree.io.open import open_raster
+
+    patch = shared_data / "sen12mscr_sample" / "ROIs1868_summer_s2_cloudy_19_p30.tif"
+    ref = open_raster(patch)
+    pred = ref.with_data(np.clip(ref.data.astype(np.int64) + 300, 0, 65535).astype(np.uint16))
+    write_raster(pred, tmp_path / "pred.tif")
+    out = tmp_path / "e"
+    assert main(["evaluate", str(tmp_path / "pred.tif"), str(patch), "--protocol", "sen12mscr", "--out", str(out)]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    p = np.clip(pred.data.astype(np.float64), 0, 10000) / 10000
+    r = np.clip(ref.data.astype(np.float64), 0, 10000) / 10000
+    valid = ref.valid
+    assert result["images"] == 1 and result["all"]["mae"] == pytest.approx(np.abs(p - r)[:, valid].mean(), rel=1e-5)
+    assert result["all"]["psnr"] == pytest.approx(_psnr(((p - r)[:, valid] ** 2).mean()), rel=1e-5)
+    assert list(result["all"]["per_band"]) == list(ref.bands) and len(ref.bands) == 13
