@@ -131,3 +131,12 @@ def test_real_scenes_index_and_severity_agreement(tmp_path, shared_data):
     (res,) = score_pair(inputs)
     severity = res["severity"]["all"]
     assert severity["burned_iou"] > 0.8 and severity["overall_accuracy"] > 0.5
+
+
+def test_band_file_folder_is_one_pair_not_a_data_set(tmp_path, shared_data):
+    """A BigEarthNet band-per-file product folder is read as one raster (20 m bands resampled)."""
+    folder = next((shared_data / "bigearthnet_examples" / "BigEarthNet-S2-Example").iterdir())
+    out = tmp_path / "e"
+    assert main(["evaluate", str(folder), str(folder), "--out", str(out), "--no-figures"]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert result["all"]["mae"] == 0.0 and result["all"]["psnr"] is None and "B8A" in result["all"]["per_band"]

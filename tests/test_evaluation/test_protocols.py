@@ -28,10 +28,11 @@ def _psnr(mse: float) -> float:
     return 10 * math.log10(1 / mse)
 
 
-def test_windowed_scoring_equals_whole_image_metrics(tmp_path):
-    pred, ref = make_raster(40, 50, seed=1), make_raster(40, 50, seed=2)
+@pytest.mark.parametrize(("height", "width"), [(40, 50), (33, 17)])  # 33 = 2 x 16 + 1: a 1-row last block
+def test_windowed_scoring_equals_whole_image_metrics(tmp_path, height, width):
+    pred, ref = make_raster(height, width, seed=1), make_raster(height, width, seed=2)
     pred.valid[:2, :3] = False
-    mask = np.zeros((40, 50), np.uint8)
+    mask = np.zeros((height, width), np.uint8)
     mask[10:30, 5:25] = 1
     mask[0, :] = 255
     write_raster(pred, tmp_path / "p.tif")

@@ -107,8 +107,21 @@ def _dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_dataset(path: str) -> bool:
+    """A folder that is not itself a product (.SAFE, band-file folder) holds a data set."""
+    from cloudfree.io.open import detect_layout
+
+    if not Path(path).is_dir():
+        return False
+    try:
+        detect_layout(path)
+    except ValueError:
+        return True
+    return False
+
+
 def run(args: argparse.Namespace) -> int:
-    if Path(args.prediction).is_dir() and not args.prediction.upper().endswith(".SAFE"):
+    if _is_dataset(args.prediction):
         return _dataset(args)
     if args.mask_dir:
         raise ValueError("--mask-dir is for data-set mode (PRED and REF folders); give --mask for one pair")
