@@ -44,7 +44,7 @@ def test_evaluate_writes_the_exact_json_csv_and_figures(tmp_path, shared_data, c
     )
     assert rc == 0
     result = json.loads((out / "metrics.json").read_text())
-    assert set(result) == {"all", "cloudy", "clear", "ndvi_diff", "scaling"}
+    assert set(result) == {"all", "cloudy", "clear", "ndvi_diff", "scaling", "protocol", "images"}
     for subset in ("all", "cloudy", "clear"):
         assert set(result[subset]) == METRIC_KEYS
         assert list(result[subset]["per_band"]) == list(pred.bands)

@@ -94,16 +94,26 @@ def evaluate_rasters(
     return result
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
+    """``value`` with non-finite floats replaced by ``None`` (JSON ``null``), recursively."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 
 
+_clean = clean
+
+
 def write_report(result: dict[str, Any], out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``metrics.json`` (without the pixel counts) and ``metrics.csv`` into ``out_dir`` atomically."""
+    """Write ``metrics.json`` (without the pixel counts) and ``metrics.csv`` into ``out_dir`` atomically.
+
+    Every entry of ``result`` holding a ``per_band`` dict is a subset (``all``, ``cloudy``,
+    ``clear``, ``target_clear``) and gets CSV rows, in that order.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     payload = {k: v for k, v in result.items() if k != "pixels"}
@@ -114,9 +124,7 @@ def write_report(result: dict[str, Any], out_dir: str | os.PathLike[str]) -> tup
     with atomic_path(out / "metrics.csv") as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
-        for name in SUBSETS:
-            if name not in result:
-                continue
+        for name in [k for k, v in result.items() if isinstance(v, dict) and "per_band" in v]:
             m = result[name]
             ndvi = result.get("ndvi_diff", {}).get(name, "")
             row = {"subset": name, "band": "all", **{k: m[k] for k in ("psnr", "ssim", "sam", "mae", "rmse")}}
