@@ -29,7 +29,10 @@ def dn_scene(tmp_path, name="scene.tif"):
 
 
 def test_import_is_light_and_names_are_there():
-    code = "import sys, cloudfree; print('torch' in sys.modules, 'rasterio' in sys.modules, callable(cloudfree.remove_clouds))"
+    code = (
+        "import sys, cloudfree; "
+        "print('torch' in sys.modules, 'rasterio' in sys.modules, callable(cloudfree.remove_clouds))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "True"]
     assert {"open_raster", "load_release", "remove_clouds", "mask_clouds", "Raster"} <= set(dir(cloudfree))
@@ -42,7 +45,7 @@ def test_remove_clouds_on_a_path_a_raster_and_a_dataarray(tmp_path):
     assert out == tmp_path / "out.tif"
     back = cloudfree.open_raster(out)
     assert back.bands == r.bands and back.crs == r.crs and back.transform == r.transform
-    with pytest.raises(OutputExistsError, match="out.tif: exists"):
+    with pytest.raises(OutputExistsError, match=r"out\.tif: exists"):
         cloudfree.remove_clouds(path, out, model=release, replace_all=True)
     assert cloudfree.remove_clouds(path, model=release, replace_all=True) == tmp_path / "scene_cloudfree.tif"
 
