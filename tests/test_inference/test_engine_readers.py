@@ -206,3 +206,18 @@ def test_inf_input_pixels_are_nodata_in_the_output(tmp_path):
     out = read_raster(tmp_path / "out.tif")
     assert np.isnan(out.data[:, 3, 4]).all() and np.isnan(out.data[:, 5, 6]).all()
     assert np.isfinite(out.data).sum() == 2 * (400 - 2)
+
+
+def test_input_info_is_a_drop_in_for_open_info(tmp_path):
+    from cloudfree.inference.sources import input_info
+    from cloudfree.io.metadata import band_names_of, dn_offset_from_tags, infer_radiometry
+
+    archive = zip_safe(make_safe(tmp_path / "src", offsets=ALL_OFFSETS), tmp_path / f"{L1C}.zip")
+    info = input_info(archive, "rgbn")
+    names = band_names_of(info, None)
+    assert names == ("B02", "B03", "B04", "B08") and (info.height, info.width) == (60, 60)
+    assert infer_radiometry(names, info.dtype, info.tags).value == "dn"
+    assert (dn_offset_from_tags(info.tags, 4) == -1000).all() and info.crs.to_epsg() == 32633
+    s12 = write(tmp_path / "ROIs1868_summer_s2_cloudy_19_p30.tif", np.full((13, 8, 8), 900, np.uint16))
+    assert band_names_of(input_info(s12, "l1c13", dn_offset=-1000), None)[8] == "B8A"
+    assert (dn_offset_from_tags(input_info(s12, dn_offset=-1000).tags, 13) == -1000).all()

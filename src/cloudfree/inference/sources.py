@@ -12,6 +12,7 @@ form) or as a mapping of names (``{"optical": ..., "sar": ..., "mask": ...}``).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from rasterio.windows import Window
 
 from cloudfree import bands as bandcat
 from cloudfree.errors import RasterReadError
-from cloudfree.io.metadata import RasterInfo
+from cloudfree.io.metadata import RADIOMETRY_TAG, RasterInfo
 from cloudfree.io.open import open_layer, open_source
 from cloudfree.io.warp import Grid
 from cloudfree.radiometry import Radiometry
@@ -135,7 +136,7 @@ class Source:
             transform=base.transform,
             nodata=base.nodata,
             descriptions=self.file_bands,
-            tags={str(k): str(v) for k, v in base.tags.items()},
+            tags=_resolved_tags(base),
         )
         self._base = base
         target = None if grid is None else Grid.of(grid)
@@ -178,6 +179,41 @@ class Source:
         if self.source is not self._base:
             self.source.close()
         self._base.close()
+
+
+def _resolved_tags(source: Any) -> dict[str, str]:
+    """The source's tags plus its resolved radiometry and DN offsets (what a product states in its metadata)."""
+    tags = {str(k): str(v) for k, v in source.tags.items()}
+    tags[RADIOMETRY_TAG] = source.radiometry.value
+    if source.radiometry is Radiometry.DN:
+        tags["CLOUDFREE_DN_OFFSET"] = json.dumps([float(x) for x in source.dn_offset])
+    return tags
+
+
+def input_info(
+    path: str | os.PathLike[str],
+    bands: str | Sequence[str] | None = None,
+    *,
+    dn_offset: float | Sequence[float] | None = None,
+    radiometry: Radiometry | str | None = None,
+) -> RasterInfo:
+    """What an input of any layout holds, as the :class:`RasterInfo` a GeoTIFF would give.
+
+    A drop-in for ``open_info(path)`` before a pipeline runs: ``descriptions`` are the resolved band
+    names, ``tags`` carry the resolved radiometry (``CLOUDFREE_RADIOMETRY``) and DN offsets
+    (``CLOUDFREE_DN_OFFSET``), so ``band_names_of(info, None)``, ``infer_radiometry`` and
+    ``dn_offset_from_tags`` give the product's values for SAFE, band folders and SEN12MS-CR too.
+    Raises the reader's one-line errors (missing bands, radiometry that cannot be right ...).
+    """
+    offset: float | tuple[float, ...] | None = None
+    if dn_offset is not None:
+        offset = float(dn_offset) if np.ndim(dn_offset) == 0 else tuple(float(x) for x in dn_offset)  # type: ignore[union-attr]
+    names = None if bands is None else bandcat.resolve(bands)
+    radio = None if radiometry is None else Radiometry(radiometry)
+    spec = InputSpec(Path(path), bands=names, dn_offset=offset, radiometry=radio)
+    source = Source(spec)
+    source.close()
+    return source.info
 
 
 def as_float(raster: Raster, to_reflectance: bool = True) -> np.ndarray:
