@@ -60,7 +60,8 @@ def finalize_cog(tmp_gtiff: Path, final: Path, overviews: bool = True, resamplin
     """Copy a finished tiled GTiff to a COG at a temporary name, then rename onto ``final``.
 
     Overviews are resampled with ``resampling``; by default AVERAGE, or NEAREST for uint8 and
-    label rasters (class codes must not be averaged). GDAL's own COG default (CUBIC) is some 40x
+    label rasters (class codes must not be averaged). Blocks are compressed on ``GDAL_NUM_THREADS``
+    threads (default all CPUs). GDAL's own COG default (CUBIC) is some 40x
     slower on multi-band uint16 scenes.
     """
     if resampling is None:
@@ -76,6 +77,7 @@ def finalize_cog(tmp_gtiff: Path, final: Path, overviews: bool = True, resamplin
             overviews="AUTO" if overviews else "NONE",
             RESAMPLING=resampling,
             BIGTIFF="IF_SAFER",
+            NUM_THREADS=os.environ.get("GDAL_NUM_THREADS", "ALL_CPUS"),  # compression and overviews in parallel
         )
 
 

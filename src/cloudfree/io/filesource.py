@@ -22,7 +22,14 @@ from rasterio.windows import transform as window_transform
 
 from cloudfree import bands as bandcat
 from cloudfree.errors import RasterReadError
-from cloudfree.io.metadata import RasterInfo, band_names_of, dn_offset_from_tags, infer_radiometry, info_of
+from cloudfree.io.metadata import (
+    RADIOMETRY_TAG,
+    RasterInfo,
+    band_names_of,
+    dn_offset_from_tags,
+    infer_radiometry,
+    info_of,
+)
 from cloudfree.io.warp import Grid, GridReader
 from cloudfree.radiometry import Radiometry, check_values
 from cloudfree.raster import Raster, valid_of
@@ -107,7 +114,9 @@ class FileSource:
         self.dn_offset = np.broadcast_to(offset, (len(self.bands),)).copy()
         if not self.explicit_radiometry and self.radiometry in (Radiometry.DN, Radiometry.REFLECTANCE):
             floating = np.issubdtype(np.dtype(self.dtype), np.floating)
-            sample = sample_values(self._reader, self.nodata) if floating else None
+            # cloudfree's own float reflectance outputs (chips, results) need no look at the values
+            own = self.tags.get(RADIOMETRY_TAG) == Radiometry.REFLECTANCE.value
+            sample = sample_values(self._reader, self.nodata) if floating and not own else None
             check_values(self.radiometry, self.dtype, sample, source=self.path, bands=self.bands)
 
     # -- grid ----------------------------------------------------------------------------------
