@@ -221,3 +221,27 @@ def test_input_info_is_a_drop_in_for_open_info(tmp_path):
     s12 = write(tmp_path / "ROIs1868_summer_s2_cloudy_19_p30.tif", np.full((13, 8, 8), 900, np.uint16))
     assert band_names_of(input_info(s12, "l1c13", dn_offset=-1000), None)[8] == "B8A"
     assert (dn_offset_from_tags(input_info(s12, dn_offset=-1000).tags, 13) == -1000).all()
+
+
+def test_mask_on_another_grid_is_warped_once_with_nodata_outside(tmp_path):
+    r = make_raster(40, 40, seed=8)  # 10 m, origin (500000, 5100000)
+    write_raster(r, tmp_path / "opt.tif")
+    coarse = np.ones((1, 20, 10), np.uint8)  # 20 m, covers only the left half
+    profile = {"driver": "GTiff", "width": 10, "height": 20, "count": 1, "dtype": "uint8", "crs": "EPSG:32633"}
+    profile["transform"] = Affine(20, 0, 500000, 0, -20, 5100000)
+    with rasterio.open(tmp_path / "mask.tif", "w", **profile) as dst:
+        dst.write(coarse)
+    predict_scene(
+        {"optical": tmp_path / "opt.tif", "mask": tmp_path / "mask.tif"},
+        tmp_path / "out.tif",
+        lambda x, v: x["mask"],
+        out_descriptions=["mask"],
+        out_dtype="uint8",
+        nodata=None,
+        tile=16,
+        overlap=4,
+        progress=False,
+    )
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        out = ds.read(1)
+    assert (out[:, :20] == 1).all() and (out[:, 20:] == 255).all()

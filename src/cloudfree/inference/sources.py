@@ -28,6 +28,7 @@ from cloudfree.errors import RasterReadError
 from cloudfree.io.metadata import RADIOMETRY_TAG, RasterInfo
 from cloudfree.io.open import open_layer, open_source
 from cloudfree.io.warp import Grid
+from cloudfree.masks import NODATA
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
 
@@ -163,8 +164,11 @@ class Source:
         """The input's pixels in ``window`` of the output grid, as a Raster in the input's own units."""
         if self.spec.kind == MASK:
             raster = self.source.read(window=window)
+            data = raster.data
+            if not self.aligned:  # outside the reprojected mask's footprint: nodata, never "clear"
+                data = np.where(raster.valid[None], data, np.asarray(NODATA, data.dtype))
             return Raster(
-                data=raster.data,
+                data=data,
                 bands=(MASK,),
                 crs=raster.crs,
                 transform=raster.transform,

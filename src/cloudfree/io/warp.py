@@ -127,6 +127,7 @@ class GridReader:
                 resampling=RESAMPLING[resampling],
                 src_nodata=src_nd,
                 nodata=src_nd if nodata is None else nodata,
+                add_alpha=src_nd is None,  # without a nodata value, an alpha band marks the footprint
             )
 
     @property
