@@ -136,7 +136,7 @@ def predict_scene(
         height, width = first.grid.height, first.grid.width
         grid = TileGrid(height, width, tile, overlap)
         buffers = [RowBuffer(s, width, height) for s in sources]
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=256))
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=64))  # each row is read once: a small block cache
         writers = [
             stack.enter_context(
                 WindowedCOGWriter(
