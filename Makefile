@@ -27,11 +27,13 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/python scripts/check_layers.py src
 	$(BIN)/python -m pytest -n 2 -q tests
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/python scripts/check_layers.py src
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/run_all.py

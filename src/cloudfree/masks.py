@@ -84,6 +84,11 @@ def cloud_fraction(mask: np.ndarray) -> float:
     return float(np.isin(arr[valid], NOT_CLEAR_CODES).sum()) / n
 
 
+def cloud_of(codes: np.ndarray) -> np.ndarray:
+    """Bool ``(h, w)``: True where a mask code is cloud or shadow (1, 2, 3); 0 and 255 are not."""
+    return np.isin(np.asarray(codes), NOT_CLEAR_CODES)
+
+
 def fractions(mask: np.ndarray) -> dict[str, float]:
     """Fraction of valid pixels in each class: ``{"clear": .., "thick_cloud": .., "thin_cloud": .., "shadow": ..}``."""
     arr = np.asarray(mask)

@@ -11,9 +11,12 @@ Sentinel-1 backscatter is handled in dB, clipped to the SEN12MS-CR ranges (VV -2
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 import numpy as np
+
+from cloudfree.errors import RasterReadError
 
 QUANTIFICATION = 10000.0
 BASELINE_OFFSET_FROM = (4, 0)
@@ -29,6 +32,56 @@ class Radiometry(StrEnum):
     SAR_DB = "sar_db"  # Sentinel-1 backscatter in decibels
     SAR_LINEAR = "sar_linear"  # Sentinel-1 backscatter, linear power
     LABEL = "label"  # class labels or masks
+
+
+class RadiometryError(RasterReadError):
+    """Pixel values that cannot be the declared radiometric kind (DN read as reflectance, 8-bit ...)."""
+
+
+# A float "reflectance" band whose 99th percentile exceeds this holds DN (reflectance x 10000);
+# one declared DN whose float values stay below REFLECTANCE_MAX holds reflectance.
+DN_LIKE_ABOVE = 5.0
+REFLECTANCE_MAX = 2.0
+
+
+def check_values(
+    declared: Radiometry,
+    dtype: str,
+    sample: np.ndarray | None,
+    *,
+    source: str,
+    bands: Sequence[str],
+) -> None:
+    """Refuse values that cannot be ``declared`` (raises :class:`RadiometryError`, one line).
+
+    ``sample`` is ``(bands, n)`` valid, finite values (a decimated read of the file) or None
+    (dtype checks only). Checked: 8-bit data declared DN (Sentinel-2 DN need 16 bits); float data
+    declared reflectance whose 99th percentile is DN-like (> 5); float data declared DN (a tag)
+    whose values are all reflectance-like (<= 2). Explicitly declared radiometry (``--radiometry``)
+    is not checked: the caller skips this function then.
+    """
+    kind = np.dtype(dtype)
+    hint = "pass --radiometry dn or --radiometry reflectance to state what the values are"
+    if declared is Radiometry.DN and kind.itemsize == 1:
+        raise RadiometryError(
+            f"{source}: {kind.name} data cannot be Sentinel-2 DN (reflectance x 10000 needs 16 bits); "
+            f"expected uint16 DN or float32 reflectance 0..1; {hint}"
+        )
+    if sample is None or sample.size == 0 or not np.issubdtype(kind, np.floating):
+        return
+    per_band = [np.percentile(values, 99) if values.size else np.nan for values in sample]
+    if declared is Radiometry.REFLECTANCE:
+        for name, p99 in zip(bands, per_band, strict=True):
+            if p99 > DN_LIKE_ABOVE:
+                raise RadiometryError(
+                    f"{source}: band {name} is float but holds DN-like values (99th percentile {p99:.0f}); "
+                    f"expected reflectance 0..1 in a float file; {hint}"
+                )
+    elif declared is Radiometry.DN and all(not p99 > REFLECTANCE_MAX for p99 in per_band):
+        raise RadiometryError(
+            f"{source}: declared DN but every band holds reflectance-like float values "
+            f"(99th percentile of band {bands[0]} {per_band[0]:.3g}); expected DN (reflectance x 10000); {hint}"
+        )
 
 
 def parse_baseline(baseline: str | float) -> tuple[int, int]:

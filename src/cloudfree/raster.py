@@ -23,6 +23,19 @@ from cloudfree import bands as bandcat
 from cloudfree.radiometry import Radiometry, dn_to_reflectance, reflectance_to_dn
 
 
+def valid_of(data: np.ndarray, nodata: float | None) -> np.ndarray:
+    """``(h, w)`` bool of ``(bands, h, w)`` data: False where any band is non-finite or equals ``nodata``.
+
+    Non-finite values (NaN, +-inf) are nodata everywhere in cloudfree, whatever the file declares.
+    """
+    invalid = np.zeros(data.shape[1:], dtype=bool)
+    if np.issubdtype(data.dtype, np.floating):
+        invalid |= ~np.isfinite(data).all(axis=0)
+    if nodata is not None and not np.isnan(nodata):
+        invalid |= (data == nodata).any(axis=0)
+    return ~invalid
+
+
 @dataclass
 class Raster:
     """Pixel data with band names, georeferencing, valid mask and radiometric convention.

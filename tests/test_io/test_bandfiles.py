@@ -173,5 +173,5 @@ def test_open_raster_dispatches_band_files_and_names_unsupported_inputs(shared_d
     notes.write_text("not a raster")
     with pytest.raises(RasterReadError, match=r"notes\.txt: not a readable raster"):
         open_raster(notes)
-    with pytest.raises(ValueError, match=r"\['resolution'\] do not apply to a raster file"):
+    with pytest.raises(ValueError, match=r"\['resolution'\] do not apply to a geotiff input"):
         open_raster(shared_data / "madagascar_cloudy_l1c" / "S2_L1C_cloudy.tif", resolution=20)

@@ -10,6 +10,10 @@ option details:
                 (a band set such as l1c13, l2a12, rgbn, s1, or a list such as B02,B03,B04,B08 or VV,VH);
                 for SAFE products and band-file folders, whose names come from the file names, the
                 bands to keep
+  --dn-offset DN  processing-baseline offset of the input's DN (default: product metadata or tags)
+  --radiometry dn|reflectance
+                state what the values are when the file's tags or dtype mislead (a float file
+                holding DN, 8-bit data, reflectance tagged as DN); such files are refused otherwise
   --mask MASK   a single-band mask on the same grid; adds its cloud fraction: the share of valid
                 (non-255) pixels coded 1 thick cloud, 2 thin cloud or 3 shadow (0 is clear; a
                 binary 0/1 mask counts 1 as cloud)
@@ -17,7 +21,8 @@ option details:
 
 Units: resolution in CRS units (metres for UTM, degrees for EPSG:4326, pixels without a CRS);
 per-band min/mean/max over valid pixels in the file's own units (DN = reflectance x 10000 - offset,
-reflectance 0..1, Sentinel-1 dB). Valid data: pixels where no band is nodata (0 for DN) or NaN.
+reflectance 0..1, Sentinel-1 dB). Valid data: pixels where no band is nodata (0 for DN) or non-finite
+(NaN, inf).
 
 examples:
   cloudfree info S2_L1C_cloudy.tif --mask s2cloudless_mask.tif
@@ -39,9 +44,9 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from cloudfree import bands as bandcat
+from cloudfree.commands.options import add_imagery_options, add_radiometry_option, imagery_options, radiometry_option
 from cloudfree.errors import RasterReadError
-from cloudfree.io.geotiff import open_info, read_mask
-from cloudfree.io.open import RasterSource, detect_layout, open_source
+from cloudfree.io.open import RasterSource, detect_layout, open_layer, open_source
 from cloudfree.io.sen12mscr import KINDS, describe_triplets, find_time_series, find_triplets
 from cloudfree.masks import NODATA, NOT_CLEAR_CODES, check_codes
 from cloudfree.radiometry import Radiometry
@@ -53,7 +58,8 @@ RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".vrt", ".img", ".nc", ".zip"}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="raster file, .SAFE folder or .zip, band-file folder, or a folder of these")
-    parser.add_argument("--bands", help="band names of a file without band descriptions (e.g. l1c13, VV,VH)")
+    add_imagery_options(parser)
+    add_radiometry_option(parser)
     parser.add_argument("--mask", help="mask file on the same grid, to report the cloud fraction")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
 
@@ -65,19 +71,25 @@ def _strips(source: RasterSource) -> list[Window]:
     return [Window(0, r, source.width, min(rows, source.height - r)) for r in range(0, source.height, rows)]
 
 
-def _check_mask_grid(source: RasterSource, mask: Path) -> None:
-    info = open_info(mask)
-    if not np.issubdtype(np.dtype(info.dtype), np.integer):
-        raise RasterReadError(f"{mask}: mask is {info.dtype}; a mask holds integer codes (0 clear, 1-3 cloud, 255)")
-    if (info.height, info.width) != (source.height, source.width):
+def _open_mask(source: RasterSource, mask: Path) -> Any:
+    """The mask as a labelled-raster source, refused unless integer codes on ``source``'s grid."""
+    layer = open_layer(mask)
+    if not np.issubdtype(np.dtype(layer.dtype), np.integer):
+        layer.close()
+        raise RasterReadError(f"{mask}: mask is {layer.dtype}; a mask holds integer codes (0 clear, 1-3 cloud, 255)")
+    if (layer.height, layer.width) != (source.height, source.width):
+        layer.close()
         raise RasterReadError(
-            f"{mask}: mask is {info.height}x{info.width} px but {source.path} is {source.height}x{source.width}"
+            f"{mask}: mask is {layer.height}x{layer.width} px but {source.path} is {source.height}x{source.width}"
         )
-    if info.crs and source.crs and (info.crs != source.crs or not info.transform.almost_equals(source.transform)):
-        raise RasterReadError(f"{mask}: mask is not on the grid (CRS and transform) of {source.path}")
+    if layer.crs and source.crs and not layer.grid.same_as(source.grid):
+        theirs, ours = layer.grid.describe(), source.grid.describe()
+        layer.close()
+        raise RasterReadError(f"{mask}: mask grid ({theirs}) is not the grid of {source.path} ({ours})")
+    return layer
 
 
-def _scan(source: RasterSource, mask: Path | None) -> dict[str, Any]:
+def _scan(source: RasterSource, mask: Any | None) -> dict[str, Any]:
     """Valid fraction, per-band min/mean/max, value counts of layers and mask cloud fraction, by strips."""
     n = len(source.bands)
     lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
@@ -100,7 +112,7 @@ def _scan(source: RasterSource, mask: Path | None) -> dict[str, Any]:
             if len(codes) > MAX_CODES:
                 codes = None
         if mask is not None:
-            m = check_codes(read_mask(mask, window=win), str(mask))
+            m = check_codes(mask.read(window=win).data[0], str(mask.path))
             mask_valid += int((m != NODATA).sum())
             mask_cloud += int(np.isin(m, NOT_CLEAR_CODES).sum())
     pixels = source.height * source.width
@@ -112,7 +124,7 @@ def _scan(source: RasterSource, mask: Path | None) -> dict[str, Any]:
     if codes:
         out["value_counts"] = {str(k): v for k, v in sorted(codes.items())}
     if mask is not None:
-        out["mask"] = str(mask)
+        out["mask"] = str(mask.path)
         out["cloud_fraction"] = mask_cloud / mask_valid if mask_valid else 0.0
     return out
 
@@ -125,10 +137,11 @@ def _json_number(value: float | None) -> float | str | None:
 
 def describe(source: RasterSource, mask: str | Path | None = None) -> dict[str, Any]:
     """Everything ``cloudfree info`` reports about one source, as a JSON-ready dict."""
-    mask_path = Path(mask) if mask is not None else None
-    if mask_path is not None:
-        _check_mask_grid(source, mask_path)
-    scan = _scan(source, mask_path)
+    if mask is None:
+        scan = _scan(source, None)
+    else:
+        with _open_mask(source, Path(mask)) as layer:
+            scan = _scan(source, layer)
     bands = []
     for name, stats in zip(source.bands, scan.pop("stats"), strict=True):
         try:
@@ -184,12 +197,22 @@ def _str_or_none(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
-def describe_folder(folder: Path, bands: str | None) -> dict[str, Any]:
-    """Describe every item of a plain folder; unreadable items get an ``error`` entry."""
+def _open(path: Path, options: dict[str, Any]) -> RasterSource:
+    return open_source(
+        path, options.get("bands"), dn_offset=options.get("dn_offset"), radiometry=options.get("radiometry")
+    )
+
+
+def describe_folder(folder: Path, bands: str | None, **options: Any) -> dict[str, Any]:
+    """Describe every item of a plain folder; unreadable items get an ``error`` entry.
+
+    ``options``: ``dn_offset`` and ``radiometry`` for every item (see :func:`cloudfree.io.open.open_source`).
+    """
     items: list[dict[str, Any]] = []
     for item in _folder_items(folder):
         try:
-            items.append(describe(open_source(item, bands)))
+            with _open(item, {"bands": bands, **options}) as source:
+                items.append(describe(source))
         except (ValueError, OSError) as exc:
             items.append({"path": str(item), "error": str(exc)})
     out: dict[str, Any] = {"path": str(folder), "layout": "folder", "items": items}
@@ -269,10 +292,11 @@ def run(args: argparse.Namespace) -> int:
     if folder:
         if args.mask:
             raise RasterReadError(f"{path}: --mask applies to one raster, not to a folder of them")
-        info = describe_folder(path, args.bands)
+        info = describe_folder(path, **imagery_options(args), radiometry=radiometry_option(args))
         failed = any("error" in item for item in info["items"])
     else:
-        info = describe(open_source(path, args.bands), args.mask)
+        with _open(path, {**imagery_options(args), "radiometry": radiometry_option(args)}) as source:
+            info = describe(source, args.mask)
         failed = False
     print(json.dumps(info, indent=2) if args.json else format_text(info))
     return 2 if failed else 0

@@ -4,7 +4,11 @@
 without band descriptions: a set such as ``l1c13`` / ``rgbn`` or a list ``B04,B03,B02``) and
 ``--dn-offset`` (the processing-baseline offset in DN, e.g. ``-1000``, for files that lost it; the
 default reads it from the product metadata or the file's tags). ``add_output_options(parser)`` adds
-``--overwrite`` and ``add_batch_options(parser)`` ``--scheduler``. Commands read them back with :func:`imagery_options`.
+``--overwrite`` and ``add_batch_options(parser)`` ``--scheduler``. Commands read them back with
+:func:`imagery_options`. ``add_radiometry_option(parser)`` adds ``--radiometry dn|reflectance``: state
+what the values of the input are when the file's own tags or dtype say otherwise (a float file holding
+DN, 8-bit data, float reflectance tagged as DN); without it such files are refused. Read back with
+:func:`radiometry_option`.
 """
 
 from __future__ import annotations
@@ -47,3 +51,23 @@ def add_batch_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
 def imagery_options(args: argparse.Namespace) -> dict[str, Any]:
     """``{"bands": str | None, "dn_offset": float | None}`` from parsed arguments."""
     return {"bands": getattr(args, "bands", None), "dn_offset": getattr(args, "dn_offset", None)}
+
+
+RADIOMETRY_CHOICES = ("dn", "reflectance")
+
+
+def add_radiometry_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--radiometry dn|reflectance``: trust this radiometry instead of the file's tags/dtype."""
+    parser.add_argument(
+        "--radiometry",
+        choices=RADIOMETRY_CHOICES,
+        default=None,
+        help="what the input's values are: 'dn' (reflectance x 10000, converted with the DN offset) or "
+        "'reflectance' (0..1); default: from the file's tags and dtype, and values that cannot be that "
+        "(DN in a float file, 8-bit data, reflectance tagged as DN) are refused",
+    )
+
+
+def radiometry_option(args: argparse.Namespace) -> str | None:
+    """The ``--radiometry`` value, or None when not given."""
+    return getattr(args, "radiometry", None)

@@ -31,13 +31,16 @@ import csv
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from cloudfree import bands as bandcat
+from cloudfree.commands.options import add_radiometry_option, radiometry_option
 from cloudfree.data.chips import CHIP_DTYPES, ChipStore, PairReport
 from cloudfree.data.pairing import AlignedPair, align_pair, mask_from_file, scene_id
 from cloudfree.data.splits import SPLITS
+from cloudfree.errors import RasterReadError
 from cloudfree.io.open import open_raster
 
 
@@ -73,7 +76,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-nodata", type=float, default=0.0, help="largest share (0..1) of nodata pixels in a chip (default 0)"
     )
-    parser.add_argument("--bands", help="optical bands to keep: a set (rgb, rgbn, l1c13 ...) or list (B02,B03,B04)")
+    parser.add_argument(
+        "--bands",
+        help="optical bands to keep: a set (rgb, rgbn, l1c13 ...) or list (B02,B03,B04); for files without band "
+        "descriptions, the names of their bands in file order",
+    )
+    parser.add_argument(
+        "--dn-offset",
+        type=float,
+        default=None,
+        help="processing-baseline DN offset of both optical inputs (e.g. -1000 for baseline >= 04.00); "
+        "default: from the product metadata or the files' tags",
+    )
+    add_radiometry_option(parser)
     parser.add_argument(
         "--split",
         type=float,
@@ -159,10 +174,32 @@ def _specs(args: argparse.Namespace) -> list[PairSpec]:
     return _unique_scenes([PairSpec(args.cloudy, args.clear, args.sar, args.mask, args.scene or "")], "arguments")
 
 
-def load_pair(spec: PairSpec, bands: tuple[str, ...] | None, reference: str, patch: int) -> AlignedPair:
-    """Read the files of ``spec`` and align them (errors name the file and the problem)."""
-    cloudy = open_raster(spec.cloudy, select=bands)
-    clear = open_raster(spec.clear, select=bands)
+def _read_optical(path: Path, bands: tuple[str, ...] | None, options: dict[str, Any]) -> Any:
+    """Keep ``bands`` of an optical input; for a file without band descriptions they name its bands."""
+    try:
+        return open_raster(path, select=bands, **options)
+    except RasterReadError as exc:
+        if bands is None or "carry no descriptions" not in str(exc):
+            raise
+        return open_raster(path, bands, **options)
+
+
+def load_pair(
+    spec: PairSpec,
+    bands: tuple[str, ...] | None,
+    reference: str,
+    patch: int,
+    *,
+    dn_offset: float | None = None,
+    radiometry: str | None = None,
+) -> AlignedPair:
+    """Read the files of ``spec`` and align them (errors name the file and the problem).
+
+    ``dn_offset`` and ``radiometry`` apply to both optical inputs (None: from each product).
+    """
+    options = {"dn_offset": dn_offset, "radiometry": radiometry}
+    cloudy = _read_optical(spec.cloudy, bands, options)
+    clear = _read_optical(spec.clear, bands, options)
     sar = open_raster(spec.sar, select=("VV", "VH")) if spec.sar is not None else None
     mask = mask_from_file(spec.mask) if spec.mask is not None else None
     return align_pair(cloudy, clear, sar, mask, reference=reference, min_size=patch, scene=spec.scene)
@@ -193,7 +230,9 @@ def run(args: argparse.Namespace) -> int:
     reports: list[PairReport] = []
     with ChipStore(args.out, dtype=args.dtype) as store:
         for spec in tqdm(specs, desc="pairs", unit="pair", disable=len(specs) < 2, file=sys.stderr):
-            pair = load_pair(spec, bands, args.reference, args.patch)
+            pair = load_pair(
+                spec, bands, args.reference, args.patch, dn_offset=args.dn_offset, radiometry=radiometry_option(args)
+            )
             if export_bands is not None:
                 bandcat.indices_of(pair.bands, export_bands, f"--export-bands for {pair.sources}")
             reports.append(

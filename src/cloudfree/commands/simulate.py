@@ -20,6 +20,10 @@ Examples:
   cloudfree simulate-clouds clear.tif -o cloudy.tif --coverage 0.3 --seed 1
   cloudfree simulate-clouds chip.tif -o cloudy.tif --coverage 0.5 --thin-fraction 0.6 --sun-azimuth 150
   cloudfree simulate-clouds nodesc.tif -o cloudy.tif --bands l1c13
+  cloudfree simulate-clouds S2B_MSIL1C_20220105T101319_N0400_R022_T33UUP_20220105T121516.zip -o cloudy.tif
+
+INPUT is anything cloudfree reads (GeoTIFF, .SAFE folder or .zip, band-file folder, SEN12MS-CR
+patch); an existing OUTPUT is replaced only with --overwrite.
 """
 
 from __future__ import annotations
@@ -33,11 +37,19 @@ import numpy as np
 from rasterio.windows import Window
 from tqdm import tqdm
 
+from cloudfree.commands.options import (
+    add_imagery_options,
+    add_output_options,
+    add_radiometry_option,
+    imagery_options,
+    radiometry_option,
+)
 from cloudfree.data.synthetic_clouds import CloudSimulator, band_wavelengths
-from cloudfree.io.geotiff import band_names_of, open_info, read_raster, standard_tags
+from cloudfree.io.cog import standard_tags
+from cloudfree.io.open import RasterSource, open_source
 from cloudfree.io.writer import WindowedCOGWriter
 from cloudfree.masks import NODATA, cloud_fraction, fractions
-from cloudfree.radiometry import Radiometry
+from cloudfree.radiometry import QUANTIFICATION, Radiometry
 
 
 def mask_path_for(output: str | Path) -> Path:
@@ -47,7 +59,7 @@ def mask_path_for(output: str | Path) -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="clear Sentinel-2 GeoTIFF (DN or reflectance)")
+    parser.add_argument("input", help="clear Sentinel-2 scene (GeoTIFF, SAFE, band files ...; DN or reflectance)")
     parser.add_argument(
         "-o", "--output", required=True, help="cloudy GeoTIFF to write; the mask goes to <stem>_mask.tif"
     )
@@ -59,14 +71,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cloud-height", type=float, default=12.0, help="cloud height above ground, pixels")
     parser.add_argument("--no-shadows", action="store_true", help="clouds without shadows")
     parser.add_argument("--feature-size", type=float, default=None, help="largest cloud size, pixels (default random)")
-    parser.add_argument("--bands", default=None, help="names of the file's bands when it has no band descriptions")
-    parser.add_argument("--dn-offset", type=float, default=None, help="DN offset of the input (default from tags)")
+    add_imagery_options(parser)
+    add_radiometry_option(parser)
+    add_output_options(parser)
     parser.add_argument("--block", type=int, default=512, help="rows per processing strip")
 
 
 def run(args: argparse.Namespace) -> int:
-    info = open_info(args.input)
-    names = band_names_of(info, args.bands)
+    output, mask_out = Path(args.output), mask_path_for(args.output)
+    if output.resolve() == Path(args.input).resolve():
+        raise ValueError(f"{args.output}: the output would overwrite the input")
+    for path in (output, mask_out):
+        if path.exists() and not args.overwrite:
+            raise FileExistsError(f"{path}: exists; pass --overwrite to replace it")
+    opts = imagery_options(args)
+    with open_source(args.input, opts["bands"], dn_offset=opts["dn_offset"], radiometry=radiometry_option(args)) as src:
+        return _simulate(args, src, output, mask_out)
+
+
+def _simulate(args: argparse.Namespace, info: RasterSource, output: Path, mask_out: Path) -> int:
+    names = info.bands
     try:
         band_wavelengths(names)
     except ValueError as exc:
@@ -84,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     strips = [Window(0, r, info.width, min(block, info.height - r)) for r in range(0, info.height, block)]
 
     def read(win: Window):
-        return read_raster(args.input, args.bands, window=win, dn_offset=args.dn_offset)
+        return info.read(window=win)
 
     valid = np.zeros((info.height, info.width), bool)
     first = None
@@ -100,9 +124,6 @@ def run(args: argparse.Namespace) -> int:
     assert first is not None
     plan = sim.plan(info.height, info.width, names, valid, np.random.default_rng(args.seed))
 
-    output, mask_out = Path(args.output), mask_path_for(args.output)
-    if output.resolve() == Path(args.input).resolve():
-        raise ValueError(f"{args.output}: the output would overwrite the input")
     record = {"seed": args.seed, **plan.params}
     tags: dict[str, object] = {k: v for k, v in info.tags.items() if k != "AREA_OR_POINT"}
     tags.update(standard_tags(first, {"CLOUDFREE_SIMULATION": record}))
@@ -122,8 +143,10 @@ def run(args: argparse.Namespace) -> int:
             r0 = int(win.row_off)
             refl = part.to_reflectance()
             cloudy, codes = plan.apply(refl.data, row=r0, valid=part.valid)
-            if part.radiometry is Radiometry.DN:
+            if part.radiometry is Radiometry.DN and np.issubdtype(np.dtype(info.dtype), np.integer):
                 data = refl.with_data(cloudy).to_dn(offset=part.dn_offset, dtype=np.dtype(info.dtype).type).data
+            elif part.radiometry is Radiometry.DN:  # float DN (stated with --radiometry dn): stays float DN
+                data = (cloudy * QUANTIFICATION - part.dn_offset[:, None, None]).astype(info.dtype)
             else:
                 data = cloudy.astype(info.dtype)
             untouched = (codes == 0) | (codes == NODATA)

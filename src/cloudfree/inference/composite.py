@@ -21,7 +21,8 @@ from scipy import ndimage
 
 from cloudfree import __version__
 from cloudfree.io.geotiff import RADIOMETRY_TAG, RasterInfo, read_mask
-from cloudfree.masks import NODATA, NOT_CLEAR_CODES
+from cloudfree.masks import NODATA
+from cloudfree.masks import cloud_of as cloud_of  # re-exported: it lives in the core now
 from cloudfree.radiometry import Radiometry, reflectance_to_dn
 from cloudfree.raster import Raster
 
@@ -46,11 +47,6 @@ PROVENANCE_CODES: dict[int, str] = {
 }
 #: input tags worth carrying to the output (acquisition time, product id)
 KEPT_TAGS = ("DATETIME", "PRODUCT", "PRODUCT_ID", "SPACECRAFT", "PROCESSING_BASELINE")
-
-
-def cloud_of(codes: np.ndarray) -> np.ndarray:
-    """Bool ``(h, w)``: True where a mask code is cloud or shadow (1, 2, 3); 0 and 255 are not."""
-    return np.isin(np.asarray(codes), NOT_CLEAR_CODES)
 
 
 def feather_weights(cloud: np.ndarray, feather: int) -> np.ndarray:

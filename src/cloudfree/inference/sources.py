@@ -1,39 +1,34 @@
-"""Inputs of the streaming engine: raster or mask files read by windows on one common grid.
+"""Inputs of the streaming engine: any readable input, opened once, read by windows of one grid.
 
-An input is a file plus which of its bands to use (``InputSpec``). The first input defines the
-output grid; a later input on the same grid is read with :func:`cloudfree.io.read_raster` /
-:func:`cloudfree.io.read_mask` window by window, one on another grid (e.g. Sentinel-1 in another
-CRS) through a ``rasterio.vrt.WarpedVRT`` that reprojects it onto the first input's grid on the
-fly, so that it too is read by windows (bilinear for rasters, nearest for masks by default).
+An input is a path plus which of its bands to use (:class:`InputSpec`). Every input is opened
+through the reader registry (:func:`cloudfree.io.open.open_source`: GeoTIFF/COG, SAFE folder or
+zip, band-per-file folder, SEN12MS-CR patch, fetched pair folder); masks through
+:func:`cloudfree.io.open.open_layer` (a labelled raster, codes never converted). The first input
+defines the output grid; an input on another grid (Sentinel-1 in another CRS, a coarser mask) is
+put onto it once with ``source.on_grid`` (one ``WarpedVRT`` per file, built once; bilinear for
+rasters, nearest for masks). Inputs are given as a list (stacked channel-wise, the historical
+form) or as a mapping of names (``{"optical": ..., "sar": ..., "mask": ...}``).
 """
 
 from __future__ import annotations
 
+import json
 import os
-import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
-import rasterio
 from rasterio.enums import Resampling
-from rasterio.errors import NotGeoreferencedWarning
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from cloudfree import bands as bandcat
 from cloudfree.errors import RasterReadError
-from cloudfree.io.geotiff import (
-    RasterInfo,
-    band_names_of,
-    dn_offset_from_tags,
-    infer_radiometry,
-    open_info,
-    read_mask,
-    read_raster,
-)
+from cloudfree.io.metadata import RADIOMETRY_TAG, RasterInfo
+from cloudfree.io.open import open_layer, open_source
+from cloudfree.io.warp import Grid
+from cloudfree.masks import NODATA
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
 
@@ -42,17 +37,19 @@ MASK = "mask"
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One input file of a scene prediction.
+    """One input of a scene prediction.
 
     Attributes:
-        path: the file.
+        path: the input (any layout the reader registry knows).
         select: bands to use, in channel order (names, aliases or a band set); default all.
-        bands: names of the file's bands in file order when its band descriptions do not name them.
+        bands: names of a file's bands in file order when its band descriptions do not name them
+            (for products, the bands to keep).
         kind: ``"raster"`` (optical or SAR bands) or ``"mask"`` (one band of class codes, never
             converted, not counted in validity).
-        radiometry: override the convention of the values (default: from tags, names, dtype).
-        dn_offset: override the DN offset(s) (default: from the file's tags, else 0).
-        resampling: used only when the file is not on the first input's grid.
+        radiometry: state the convention of the values (trusted; default: from the product,
+            checked against the values).
+        dn_offset: override the DN offset(s) (default: from the product metadata or tags, else 0).
+        resampling: used only when the input is not on the first input's grid.
     """
 
     path: Path
@@ -61,10 +58,22 @@ class InputSpec:
     kind: str = "raster"
     radiometry: Radiometry | None = None
     dn_offset: float | tuple[float, ...] | None = None
-    resampling: Resampling | None = None
+    resampling: Resampling | str | None = None
 
 
 InputLike = Union[str, os.PathLike, InputSpec, tuple]  # noqa: UP007 (runtime alias)
+
+
+def _spec(item: InputLike, name: str | None = None) -> InputSpec:
+    if isinstance(item, InputSpec):
+        return item
+    if isinstance(item, tuple):
+        path, spec = item
+        if isinstance(spec, str) and spec == MASK:
+            return InputSpec(Path(path), kind=MASK)
+        return InputSpec(Path(path), select=spec if spec is None or isinstance(spec, str) else tuple(spec))
+    is_mask = name is not None and (name == MASK or name.endswith("_" + MASK))
+    return InputSpec(Path(item), kind=MASK if is_mask else "raster")
 
 
 def as_specs(src: InputLike | Sequence[InputLike]) -> list[InputSpec]:
@@ -76,59 +85,75 @@ def as_specs(src: InputLike | Sequence[InputLike]) -> list[InputSpec]:
     items = [src] if isinstance(src, (str, os.PathLike, InputSpec, tuple)) else list(src)
     if not items:
         raise ValueError("predict_scene needs at least one input file")
-    out = []
-    for item in items:
-        if isinstance(item, InputSpec):
-            out.append(item)
-        elif isinstance(item, tuple):
-            path, spec = item
-            if isinstance(spec, str) and spec == MASK:
-                out.append(InputSpec(Path(path), kind=MASK))
-            else:
-                sel = spec if spec is None or isinstance(spec, str) else tuple(spec)
-                out.append(InputSpec(Path(path), select=sel))
-        else:
-            out.append(InputSpec(Path(item)))
+    out = [_spec(item) for item in items]
     if out[0].kind == MASK:
         raise ValueError(f"{out[0].path}: the first input defines the output grid and must be a raster, not a mask")
     return out
 
 
-class Source:
-    """A windowed reader of one input on the output grid (``grid``: the first input's info)."""
+def as_named(src: Mapping[str, InputLike]) -> dict[str, InputSpec]:
+    """Named inputs (``{"optical": path, "sar": (path, ["VV", "VH"]), "mask": path}``) as InputSpecs.
 
-    def __init__(self, spec: InputSpec, grid: RasterInfo | None = None) -> None:
+    The first entry defines the grid. A plain path under ``"mask"`` or ``"<x>_mask"`` is a mask.
+    """
+    if not src:
+        raise ValueError("predict_scene needs at least one input")
+    named = {str(k): _spec(v, str(k)) for k, v in src.items()}
+    first = next(iter(named))
+    if named[first].kind == MASK:
+        raise ValueError(f"input {first!r}: the first input defines the output grid and must be a raster, not a mask")
+    return named
+
+
+def _resampling_name(value: Resampling | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.name
+
+
+class Source:
+    """A windowed reader of one input on the output grid (``grid``: the first input's grid or info)."""
+
+    def __init__(self, spec: InputSpec, grid: Grid | RasterInfo | None = None) -> None:
         self.spec = spec
-        self.info = open_info(spec.path)
         if spec.kind not in ("raster", MASK):
             raise ValueError(f"{spec.path}: input kind must be 'raster' or 'mask', got {spec.kind!r}")
         if spec.kind == MASK:
-            if self.info.count != 1:
-                raise RasterReadError(f"{spec.path}: a mask input must have one band, this file has {self.info.count}")
+            base = open_layer(spec.path)
+            self.file_bands: tuple[str, ...] = base.bands
             self.bands: tuple[str, ...] = (MASK,)
         else:
-            names = self._file_names()
-            self.file_bands = names
-            self.bands = names if spec.select is None else bandcat.resolve(spec.select)
-            bandcat.indices_of(names, self.bands, str(spec.path))
-        self.grid = grid or self.info
-        self.aligned = grid is None or _same_grid(self.info, grid)
-        if not self.aligned and (self.info.crs is None or grid.crs is None):
-            raise RasterReadError(
-                f"{spec.path}: its grid ({self.info.height}x{self.info.width}, {self.info.transform}) differs from "
-                f"{grid.path} and one of them has no CRS, so it cannot be reprojected; give inputs on one grid"
-            )
+            base = self._open(spec)
+            self.file_bands = tuple(base.bands)
+            self.bands = self.file_bands if spec.select is None else bandcat.resolve(spec.select)
+            bandcat.indices_of(self.file_bands, self.bands, str(spec.path))
+        self.info = RasterInfo(
+            path=str(spec.path),
+            count=len(self.file_bands),
+            height=base.height,
+            width=base.width,
+            dtype=base.dtype,
+            crs=base.crs,
+            transform=base.transform,
+            nodata=base.nodata,
+            descriptions=self.file_bands,
+            tags=_resolved_tags(base),
+        )
+        self._base = base
+        target = None if grid is None else Grid.of(grid)
+        self.aligned = target is None or target.same_as(base.grid)
+        self.grid = base.grid if target is None else target
+        self.source = base if self.aligned else base.on_grid(self.grid, _resampling_name(spec.resampling))
 
-    def _file_names(self) -> tuple[str, ...]:
-        spec, info = self.spec, self.info
-        if spec.bands is not None:
-            return band_names_of(info, spec.bands)
+    @staticmethod
+    def _open(spec: InputSpec) -> Any:
+        options = {"dn_offset": spec.dn_offset, "radiometry": spec.radiometry}
         try:
-            return band_names_of(info, None)
-        except RasterReadError:
+            return open_source(spec.path, spec.bands, **options)
+        except RasterReadError as exc:
             # No descriptions: a selection naming exactly as many bands as the file holds names them.
-            if spec.select is not None and len(bandcat.resolve(spec.select)) == info.count:
-                return bandcat.resolve(spec.select)
+            if spec.bands is None and spec.select is not None and "carry no descriptions" in str(exc):
+                return open_source(spec.path, bandcat.resolve(spec.select), **options)
             raise
 
     @property
@@ -136,85 +161,73 @@ class Source:
         return len(self.bands)
 
     def read(self, window: Window) -> Raster:
-        """The input's pixels in ``window`` of the output grid, as a Raster in the file's own units."""
-        if self.aligned:
-            if self.spec.kind == MASK:
-                mask = read_mask(self.spec.path, window=window)
-                return self._mask_raster(mask, window)
-            return read_raster(
-                self.spec.path,
-                bands=self.file_bands,
-                select=self.bands,
-                window=window,
-                radiometry=self.spec.radiometry,
-                dn_offset=self.spec.dn_offset,
+        """The input's pixels in ``window`` of the output grid, as a Raster in the input's own units."""
+        if self.spec.kind == MASK:
+            raster = self.source.read(window=window)
+            data = raster.data
+            if not self.aligned:  # outside the reprojected mask's footprint: nodata, never "clear"
+                data = np.where(raster.valid[None], data, np.asarray(NODATA, data.dtype))
+            return Raster(
+                data=data,
+                bands=(MASK,),
+                crs=raster.crs,
+                transform=raster.transform,
+                valid=np.ones(raster.data.shape[1:], bool),
+                radiometry=Radiometry.LABEL,
+                source=str(self.spec.path),
             )
-        return self._read_warped(window)
+        return self.source.read(select=self.bands, window=window)
 
-    def _mask_raster(self, mask: np.ndarray, window: Window) -> Raster:
-        return Raster(
-            data=mask[None],
-            bands=(MASK,),
-            crs=self.grid.crs,
-            transform=rasterio.windows.transform(window, self.grid.transform),
-            valid=np.ones(mask.shape, bool),
-            radiometry=Radiometry.LABEL,
-            source=str(self.spec.path),
-        )
-
-    def _read_warped(self, window: Window) -> Raster:
-        grid, info = self.grid, self.info
-        is_mask = self.spec.kind == MASK
-        resampling = self.spec.resampling or (Resampling.nearest if is_mask else Resampling.bilinear)
-        idx = [1] if is_mask else [self.file_bands.index(b) + 1 for b in self.bands]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with (
-                rasterio.open(info.path) as src,
-                WarpedVRT(
-                    src,
-                    crs=grid.crs,
-                    transform=grid.transform,
-                    width=grid.width,
-                    height=grid.height,
-                    resampling=resampling,
-                ) as vrt,
-            ):
-                data = vrt.read(idx, window=window)
-                footprint = vrt.dataset_mask(window=window) > 0
-        if is_mask:
-            return self._mask_raster(data[0], window)
-        valid = footprint.copy()
-        if np.issubdtype(data.dtype, np.floating):
-            valid &= np.isfinite(data).all(axis=0)
-        radio = self.spec.radiometry or infer_radiometry(self.file_bands, info.dtype, info.tags)
-        if self.spec.dn_offset is not None:
-            offset = np.broadcast_to(np.asarray(self.spec.dn_offset, np.float32), (len(self.file_bands),))
-        else:
-            offset = dn_offset_from_tags(info.tags, len(self.file_bands))
-            offset = np.zeros(len(self.file_bands), np.float32) if offset is None else offset
-        return Raster(
-            data=data,
-            bands=self.bands,
-            crs=grid.crs,
-            transform=rasterio.windows.transform(window, grid.transform),
-            valid=valid,
-            radiometry=Radiometry(radio),
-            dn_offset=np.asarray(offset)[[self.file_bands.index(b) for b in self.bands]],
-            nodata=info.nodata,
-            source=info.path,
-            tags=info.tags,
-        )
+    def close(self) -> None:
+        """Close the input's files."""
+        if self.source is not self._base:
+            self.source.close()
+        self._base.close()
 
 
-def _same_grid(a: RasterInfo, b: RasterInfo) -> bool:
-    if (a.height, a.width) != (b.height, b.width) or a.crs != b.crs:
-        return False
-    return a.transform.almost_equals(b.transform, precision=1e-6 * max(abs(b.transform.a), abs(b.transform.e)))
+def _resolved_tags(source: Any) -> dict[str, str]:
+    """The source's tags plus its resolved radiometry and DN offsets (what a product states in its metadata)."""
+    tags = {str(k): str(v) for k, v in source.tags.items()}
+    tags[RADIOMETRY_TAG] = source.radiometry.value
+    if source.radiometry is Radiometry.DN:
+        tags["CLOUDFREE_DN_OFFSET"] = json.dumps([float(x) for x in source.dn_offset])
+    return tags
+
+
+def input_info(
+    path: str | os.PathLike[str],
+    bands: str | Sequence[str] | None = None,
+    *,
+    dn_offset: float | Sequence[float] | None = None,
+    radiometry: Radiometry | str | None = None,
+) -> RasterInfo:
+    """What an input of any layout holds, as the :class:`RasterInfo` a GeoTIFF would give.
+
+    A drop-in for ``open_info(path)`` before a pipeline runs: ``descriptions`` are the resolved band
+    names, ``tags`` carry the resolved radiometry (``CLOUDFREE_RADIOMETRY``) and DN offsets
+    (``CLOUDFREE_DN_OFFSET``), so ``band_names_of(info, None)``, ``infer_radiometry`` and
+    ``dn_offset_from_tags`` give the product's values for SAFE, band folders and SEN12MS-CR too.
+    Raises the reader's one-line errors (missing bands, radiometry that cannot be right ...).
+    """
+    offset: float | tuple[float, ...] | None = None
+    if dn_offset is not None:
+        offset = float(dn_offset) if np.ndim(dn_offset) == 0 else tuple(float(x) for x in dn_offset)  # type: ignore[union-attr]
+    names = None if bands is None else bandcat.resolve(bands)
+    radio = None if radiometry is None else Radiometry(radiometry)
+    spec = InputSpec(Path(path), bands=names, dn_offset=offset, radiometry=radio)
+    source = Source(spec)
+    source.close()
+    return source.info
 
 
 def as_float(raster: Raster, to_reflectance: bool = True) -> np.ndarray:
-    """Float32 model-input values ``(bands, h, w)``: DN as reflectance 0..1 when ``to_reflectance``, else as is."""
+    """Float32 model-input values ``(bands, h, w)``: DN as reflectance 0..1 when ``to_reflectance``, else as is.
+
+    Non-finite values (invalid pixels) become NaN, never +-inf; DN nodata becomes 0 reflectance.
+    """
     if to_reflectance and raster.radiometry is Radiometry.DN:
         return raster.to_reflectance().data
-    return raster.data.astype(np.float32, copy=False)
+    data = raster.data.astype(np.float32, copy=False)
+    if np.issubdtype(data.dtype, np.floating) and np.isinf(data).any():
+        data = np.where(np.isinf(data), np.float32(np.nan), data)
+    return data

@@ -1,27 +1,30 @@
 """The streaming scene engine: any tile model over a whole scene, written as COG(s) by windows.
 
-:func:`predict_scene` reads the input(s) one *strip* (one tile row, full width) at a time, cuts
-overlapping ``tile x tile`` tiles (reflect-padding an image smaller than a tile), runs ``predict``
-on batches of tiles, blends the tile outputs with smooth weights (:mod:`.blend`) into a strip
-accumulator, and as soon as image rows can no longer be touched by a later tile row it normalises
-them, passes them to ``finalize`` together with the input window, and writes the result through
-:class:`~cloudfree.io.writer.WindowedCOGWriter` (temporary tiled GTiff, COG on completion, atomic
-rename). Memory is bounded by one strip of the scene's width, never by its height: a 10980 x 10980
-13-band scene needs a few hundred MB (see ``bench/bench_memory.py``).
+:func:`predict_scene` walks the scene one *strip* (one tile row, full width) at a time. Every input
+(any format the reader registry knows, opened once, side inputs put onto the first input's grid
+once) is read row by row into a :class:`~cloudfree.inference.strips.RowBuffer`, so each input row is
+read exactly once. Overlapping ``tile x tile`` tiles (plus an optional *halo* of context on every
+side, reflect-padded at the scene border) go to ``predict`` in batches; tiles a pipeline says need no
+work (``skip``) get ``fill`` instead, and tiles with no valid input pixel are not predicted at all.
+Tile outputs are blended with smooth weights (:mod:`.blend`) into a strip accumulator; rows no later
+tile can touch are normalised, handed to ``finalize`` with the inputs over that window, and written
+through :class:`~cloudfree.io.writer.WindowedCOGWriter` (temporary tiled GTiff, COG on completion,
+atomic rename). Memory is bounded by one strip of the scene's width, never by its height.
 
-The temporary GTiff uses the tile stride as block height when it can, so each flushed strip fills
-whole blocks and no compressed block is rewritten (except at the snapped last tile row).
+Inputs come as a list (channels stacked in order, ``predict(x, valid)`` with ``x`` an array) or as
+a mapping of names (``{"optical": ..., "sar": ..., "mask": ...}``, ``predict(x, valid)`` with ``x``
+a dict of arrays). An input with no valid pixel at all is refused (nothing is written).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,79 +33,25 @@ import rasterio
 from rasterio.windows import Window
 from tqdm import tqdm
 
+from cloudfree.errors import RasterReadError
 from cloudfree.inference.blend import StripAccumulator, tile_weights
-from cloudfree.inference.grid import TileGrid, pad_to_tile
-from cloudfree.inference.sources import MASK, InputLike, InputSpec, Source, as_float, as_specs
+from cloudfree.inference.grid import TileGrid
+from cloudfree.inference.outputs import AUTO, OutputSpec, SceneSummary, cast_output, masked_output, split_outputs
+from cloudfree.inference.sources import MASK, InputLike, InputSpec, Source, as_float, as_named, as_specs
+from cloudfree.inference.strips import RowBuffer, pad
 from cloudfree.io.writer import WindowedCOGWriter
-from cloudfree.raster import Raster
 
 __all__ = ["AUTO", "InputSpec", "OutputSpec", "SceneSummary", "cast_output", "predict_scene"]
 
-AUTO: Any = "auto"  # nodata sentinel: NaN for float outputs, 0 for integer ones
-
-PredictFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-FinalizeFn = Callable[[np.ndarray, Window, Raster], "np.ndarray | Sequence[np.ndarray]"]
-
-
-@dataclass(frozen=True)
-class OutputSpec:
-    """One output raster written by the pass.
-
-    Attributes:
-        path: destination ``.tif`` (a COG).
-        descriptions: band descriptions (``("B02", ...)``, ``("uncertainty_B02", ...)``, ``("mask",)``).
-        dtype: numpy dtype name; float data is rounded and clipped for integer dtypes.
-        nodata: nodata value; ``AUTO`` = NaN for floats, 0 for integers; ``None`` = none.
-        tags: dataset tags (model name, version, radiometric convention ...).
-    """
-
-    path: Path
-    descriptions: tuple[str, ...]
-    dtype: str = "float32"
-    nodata: Any = AUTO
-    tags: dict[str, Any] | None = None
-
-    @property
-    def nodata_value(self) -> float | None:
-        if self.nodata is AUTO or (isinstance(self.nodata, str) and self.nodata == AUTO):
-            return math.nan if np.issubdtype(np.dtype(self.dtype), np.floating) else 0
-        return self.nodata
-
-
-@dataclass
-class SceneSummary:
-    """What a pass did: outputs, size, tiles, and where the time went (seconds)."""
-
-    outputs: list[Path]
-    height: int
-    width: int
-    tiles: int
-    seconds: float
-    predict_seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def megapixels_per_second(self) -> float:
-        return self.height * self.width / 1e6 / max(self.seconds, 1e-9)
-
-
-def cast_output(data: np.ndarray, dtype: str, nodata: float | None) -> np.ndarray:
-    """Cast to ``dtype``: integers are rounded and clipped to the dtype's range, non-finite -> nodata (or 0)."""
-    target = np.dtype(dtype)
-    if data.dtype == target:
-        return data
-    if np.issubdtype(target, np.integer):
-        info = np.iinfo(target)
-        finite = np.isfinite(data) if np.issubdtype(data.dtype, np.floating) else None
-        out = np.clip(np.rint(data) if finite is not None else data, info.min, info.max)
-        if finite is not None:
-            out = np.where(finite, out, 0 if nodata is None else nodata)
-        return out.astype(target)
-    return data.astype(target)
+Batch = "np.ndarray | dict[str, np.ndarray]"
+PredictFn = Callable[[Any, np.ndarray], np.ndarray]
+FinalizeFn = Callable[..., "np.ndarray | Sequence[np.ndarray]"]
+SkipFn = Callable[[Any, np.ndarray], bool]
+FillFn = Callable[[Any, np.ndarray], np.ndarray]
 
 
 def predict_scene(
-    src: InputLike | Sequence[InputLike],
+    src: InputLike | Sequence[InputLike] | Mapping[str, InputLike],
     dst: str | os.PathLike[str],
     predict: PredictFn,
     *,
@@ -119,61 +68,83 @@ def predict_scene(
     validity_channels: bool = False,
     progress: bool = True,
     desc: str = "tiles",
+    halo: int = 0,
+    skip: SkipFn | None = None,
+    fill: FillFn | None = None,
 ) -> SceneSummary:
     """Run ``predict`` over a whole scene by overlapping tiles; write blended result(s) as COG(s).
 
     Args:
         src: the input(s): a path, ``(path, band spec)``, an :class:`InputSpec`, or a list of them
-            stacked channel-wise (in order) on the first input's grid. A band spec selects bands
-            (``"rgbn"``, ``["VV", "VH"]``); ``(path, "mask")`` adds a one-band mask of class codes.
-            Inputs on another grid are reprojected onto the first one on the fly.
+            stacked channel-wise (in order); or a mapping ``{name: input}`` (named inputs, the first
+            defines the grid; a plain path under ``"mask"`` / ``"*_mask"`` is a mask). A band spec
+            selects bands (``"rgbn"``, ``["VV", "VH"]``); ``(path, "mask")`` adds a one-band mask of
+            class codes. Inputs on another grid are reprojected onto the first one.
         dst: the main output file (COG, written atomically).
-        predict: ``predict(x, valid) -> y`` with ``x`` ``(N, C_in, T, T)`` float32 (DN inputs as
-            reflectance 0..1 when ``to_reflectance``, SAR in dB, masks as codes), ``valid``
-            ``(N, T, T)`` bool (False where the first input is nodata), ``y`` ``(N, C_out, T, T)``
-            float32 in whatever units ``finalize`` (or the output) expects; ``T == tile``.
+        predict: ``predict(x, valid) -> y``. ``x``: ``(N, C_in, S, S)`` float32 (list inputs), or
+            ``{name: (N, C_name, S, S)}`` (named inputs; with ``validity_channels`` also
+            ``"valid": (N, n_rasters, S, S)``), DN as reflectance 0..1 when ``to_reflectance``, SAR
+            in dB, masks as codes; ``S = tile + 2 * halo``. ``valid``: ``(N, S, S)`` bool, False
+            where the first input is nodata. ``y``: ``(N, C_out, S, S)`` float32; the halo is cut off.
         out_descriptions: band descriptions of the main output.
         out_dtype, nodata, tags: main output dtype, nodata value (``AUTO``: NaN for floats, 0 for
             integers) and tags.
         tile, overlap: tile side and overlap in pixels (``0 <= overlap < tile``).
         batch_size: most tiles per ``predict`` call (a tile row is split into even batches).
-        finalize: ``finalize(blended, window, raster)`` turns the blended ``(C_out, h, w)``
-            float32 of a finished output window into the output array(s): one array for the main
-            output, or a sequence (main first, then one per ``extra_outputs``), each
-            ``(bands, h, w)``. ``raster`` is the first input over ``window`` in its own units and
-            dtype, with its valid mask. Without ``finalize`` the blended channels are split over
-            the outputs in order.
+        finalize: ``finalize(blended, window, raster)`` (or with a keyword ``inputs``: also
+            ``inputs={name: Raster}`` of every input over the window, masks included; list inputs
+            are named ``input0``, ``input1`` ...) turns the blended ``(C_out, h, w)`` float32 of a
+            finished output window into the output array(s): one array for the main output, or a
+            sequence (main first, then one per ``extra_outputs``). ``raster`` is the first input over
+            ``window`` in its own units, with its valid mask. Without ``finalize`` the blended
+            channels are split over the outputs in order.
         extra_outputs: further outputs (uncertainty, mask ...) written by the same pass.
         to_reflectance: convert DN inputs to reflectance before ``predict``.
-        validity_channels: append to ``x`` one 0/1 channel per raster input (its own valid mask,
-            in input order) after all input channels; for methods that weigh inputs per pixel.
-        progress: show a tqdm bar on stderr.
-        desc: label of the progress bar.
+        validity_channels: give ``predict`` each raster input's own valid mask (list inputs: one
+            0/1 channel per raster input after all input channels).
+        progress, desc: a tqdm bar on stderr and its label.
+        halo: context pixels added on every side of each tile (for spatial post-processing).
+        skip: ``skip(x_tile, valid_tile) -> bool`` (one tile, no batch axis): True where the tile
+            needs no work; the tile's output is then ``fill(x_tile, valid_tile)`` ``(C_out, S, S)``.
+        fill: required with ``skip``, e.g. the input bands themselves.
 
     Pixels where the first input is nodata are nodata in every output that has a nodata value.
-    Returns a :class:`SceneSummary`.
+    Returns a :class:`SceneSummary`; raises :class:`~cloudfree.errors.RasterReadError` when the
+    first input holds no valid pixel.
     """
-    specs = as_specs(src)
-    first = Source(specs[0])
-    sources = [first] + [Source(s, grid=first.info) for s in specs[1:]]
-    height, width = first.info.height, first.info.width
-    grid = TileGrid(height, width, tile, overlap)
+    if skip is not None and fill is None:
+        raise ValueError("predict_scene: skip= needs fill= (the output of a skipped tile)")
+    if halo < 0:
+        raise ValueError(f"halo must be >= 0, got {halo}")
+    named = isinstance(src, Mapping)
+    specs = as_named(src) if named else {f"input{i}": s for i, s in enumerate(as_specs(src))}
+    names = list(specs)
     outputs = [OutputSpec(Path(dst), tuple(out_descriptions), out_dtype, nodata, tags), *extra_outputs]
     if len({o.path.resolve() for o in outputs}) != len(outputs):
         raise ValueError(f"outputs must be distinct files, got {[str(o.path) for o in outputs]}")
-    weights_cache: dict[tuple[bool, ...], np.ndarray] = {}
-    t_start, t_predict = time.perf_counter(), 0.0
+    auto_skip = all(o.nodata_value is not None for o in outputs)
+    pass_inputs = finalize is not None and "inputs" in inspect.signature(finalize).parameters
+    t_start, t_predict, skipped, any_valid = time.perf_counter(), 0.0, 0, False
 
     with ExitStack() as stack:
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=256))
+        first = Source(specs[names[0]])
+        stack.callback(first.close)
+        sources = [first]
+        for name in names[1:]:
+            sources.append(Source(specs[name], grid=first.grid))
+            stack.callback(sources[-1].close)
+        height, width = first.grid.height, first.grid.width
+        grid = TileGrid(height, width, tile, overlap)
+        buffers = [RowBuffer(s, width, height) for s in sources]
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=64))  # each row is read once: a small block cache
         writers = [
             stack.enter_context(
                 WindowedCOGWriter(
                     o.path,
                     height=height,
                     width=width,
-                    crs=first.info.crs,
-                    transform=first.info.transform,
+                    crs=first.grid.crs,
+                    transform=first.grid.transform,
                     descriptions=o.descriptions,
                     dtype=o.dtype,
                     nodata=o.nodata_value,
@@ -187,24 +158,48 @@ def predict_scene(
             tqdm(total=grid.n_tiles, desc=desc, unit="tile", file=sys.stderr, disable=not progress)
         )
         acc: StripAccumulator | None = None
-        written = 0
-        for i in range(len(grid.row_starts)):
-            x_strip, v_strip = _read_strip(sources, grid.strip_window(i), to_reflectance, validity_channels)
-            x_strip, v_strip = pad_to_tile(x_strip, tile), pad_to_tile(v_strip, tile)
+        written, side = 0, tile + 2 * halo
+        weights_cache: dict[tuple[bool, ...], np.ndarray] = {}
+        for i, r0 in enumerate(grid.row_starts):
+            th = grid.tile_height
+            lo, hi = max(0, r0 - halo), min(height, r0 + th + halo)
+            for buf in buffers:
+                buf.extend(hi)
+            x_strip, v_strip, slices = _stack_strip(sources, [b.rows(lo, hi) for b in buffers], to_reflectance)
+            any_valid = any_valid or bool(v_strip[r0 - lo : r0 - lo + th].any())
+            pads = (halo - (r0 - lo), halo - (hi - r0 - th) + tile - th, halo, halo + tile - grid.tile_width)
+            x_strip, v_strip = pad(x_strip, *pads), pad(v_strip, *pads)
             tiles = grid.tile_row(i)
             per_call = math.ceil(len(tiles) / math.ceil(len(tiles) / batch_size))  # even batches, <= batch_size
             for b in range(0, len(tiles), per_call):
                 batch = tiles[b : b + per_call]
-                x = np.stack([x_strip[:, :, t.col : t.col + tile] for t in batch])
-                v = np.stack([v_strip[:, t.col : t.col + tile] for t in batch])
-                t0 = time.perf_counter()
-                y = np.asarray(predict(x, v), dtype=np.float32)
-                t_predict += time.perf_counter() - t0
-                if y.ndim != 4 or y.shape[0] != len(batch) or y.shape[2:] != (tile, tile):
-                    raise ValueError(f"predict returned {y.shape}, expected ({len(batch)}, C, {tile}, {tile})")
-                if acc is None:
-                    acc = StripAccumulator(y.shape[1], grid.tile_height, width)
-                for t, yt in zip(batch, y, strict=True):
+                x = np.stack([x_strip[:, :, t.col : t.col + side] for t in batch])
+                v = np.stack([v_strip[:, t.col : t.col + side] for t in batch])
+                core = v[:, halo : halo + tile, halo : halo + tile]
+                todo = [not (auto_skip and acc is not None and not core[k].any()) for k in range(len(batch))]
+                ys: list[np.ndarray | None] = [None] * len(batch)
+                if skip is not None and fill is not None:
+                    for k in range(len(batch)):
+                        xk = _view(x[k], slices, names, named, validity_channels)
+                        if todo[k] and skip(xk, v[k]):
+                            ys[k], todo[k] = np.asarray(fill(xk, v[k]), np.float32), False
+                run = [k for k in range(len(batch)) if todo[k]]
+                if run:
+                    t0 = time.perf_counter()
+                    xr = _view(x[run], slices, names, named, validity_channels, batched=True)
+                    y = np.asarray(predict(xr, v[run]), np.float32)
+                    t_predict += time.perf_counter() - t0
+                    if y.ndim != 4 or y.shape[0] != len(run) or y.shape[2:] != (side, side):
+                        raise ValueError(f"predict returned {y.shape}, expected ({len(run)}, C, {side}, {side})")
+                    for k, yk in zip(run, y, strict=True):
+                        ys[k] = yk
+                skipped += len(batch) - len(run)
+                for t, yt in zip(batch, ys, strict=True):
+                    if yt is None:
+                        continue
+                    yt = yt[:, halo : halo + tile, halo : halo + tile]
+                    if acc is None:
+                        acc = StripAccumulator(yt.shape[0], grid.tile_height, width)
                     key = (t.top, t.bottom, t.left, t.right)
                     if key not in weights_cache:
                         weights_cache[key] = tile_weights(
@@ -213,14 +208,23 @@ def predict_scene(
                     acc.add(yt[:, : t.height, : t.width], weights_cache[key], t.row, t.col)
                 bar.update(len(batch))
             ready = grid.rows_final_after(i)
-            n = ready - written
-            if n > 0:
+            if ready > written:
+                if not any_valid and ready == height:
+                    raise RasterReadError(
+                        f"{first.spec.path}: every pixel is nodata or non-finite; there is nothing to process"
+                    )
                 assert acc is not None
-                window = Window(0, written, width, n)
-                _write_window(acc.take(n), window, first, writers, outputs, finalize)
-                written += n
+                window = Window(0, written, width, ready - written)
+                rasters = {name: buf.rows(written, ready) for name, buf in zip(names, buffers, strict=True)}
+                blended = acc.take(ready - written)
+                _write_window(blended, window, rasters, names[0], writers, outputs, finalize, pass_inputs)
+                written = ready
+            next_lo = max(0, grid.row_starts[i + 1] - halo) if i + 1 < len(grid.row_starts) else height
+            for buf in buffers:
+                buf.drop_before(min(next_lo, written))
     seconds = time.perf_counter() - t_start
-    return SceneSummary([o.path for o in outputs], height, width, grid.n_tiles, seconds, t_predict)
+    extra = {"skipped_tiles": skipped, "rows_read": {n: b.rows_read for n, b in zip(names, buffers, strict=True)}}
+    return SceneSummary([o.path for o in outputs], height, width, grid.n_tiles, seconds, t_predict, extra)
 
 
 def _blocksize(grid: TileGrid) -> int:
@@ -229,49 +233,58 @@ def _blocksize(grid: TileGrid) -> int:
     return stride if stride % 16 == 0 and 64 <= stride <= 1024 else 256
 
 
-def _read_strip(
-    sources: list[Source], window: Window, to_reflectance: bool, validity_channels: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Stacked float32 ``(C_in, h, w)`` input values and the first input's ``(h, w)`` validity of one strip."""
-    arrays, valids = [], []
-    for src in sources:
-        raster = src.read(window)
+def _stack_strip(
+    sources: list[Source], rasters: list[Any], to_reflectance: bool
+) -> tuple[np.ndarray, np.ndarray, list[slice]]:
+    """Stacked float32 ``(C, h, w)``: input channels in order, then one 0/1 validity channel per raster
+    input; the first input's ``(h, w)`` validity; the channel slice of each input (then of the validity)."""
+    arrays, valids, slices, c = [], [], [], 0
+    for src, raster in zip(sources, rasters, strict=True):
         if src.spec.kind == MASK:
             arrays.append(raster.data.astype(np.float32))
         else:
             arrays.append(as_float(raster, to_reflectance))
             valids.append(raster.valid)
-    if validity_channels:
-        arrays.append(np.stack(valids).astype(np.float32))
-    return np.concatenate(arrays, axis=0), valids[0]
+        slices.append(slice(c, c + arrays[-1].shape[0]))
+        c += arrays[-1].shape[0]
+    arrays.append(np.stack(valids).astype(np.float32))
+    slices.append(slice(c, c + len(valids)))
+    return np.concatenate(arrays, axis=0), valids[0], slices
+
+
+def _view(
+    x: np.ndarray, slices: list[slice], names: list[str], named: bool, validity: bool, batched: bool = False
+) -> Any:
+    """What ``predict``/``skip``/``fill`` see of stacked channels ``x``: an array (list inputs) or a dict."""
+    axis = 1 if batched else 0
+    if not named:
+        stop = slices[-1].stop if validity else slices[-1].start
+        return x[:, :stop] if batched else x[:stop]
+    take = (lambda s: x[:, s]) if axis == 1 else (lambda s: x[s])
+    out = {name: take(s) for name, s in zip(names, slices[:-1], strict=True)}
+    if validity:
+        out["valid"] = take(slices[-1])
+    return out
 
 
 def _write_window(
     blended: np.ndarray,
     window: Window,
-    first: Source,
+    rasters: dict[str, Any],
+    first: str,
     writers: list[WindowedCOGWriter],
     outputs: list[OutputSpec],
     finalize: FinalizeFn | None,
+    pass_inputs: bool,
 ) -> None:
-    raster = first.read(window)
+    raster = rasters[first]
     if finalize is not None:
-        result = finalize(blended, window, raster)
+        result = finalize(blended, window, raster, inputs=rasters) if pass_inputs else finalize(blended, window, raster)
         arrays = [result] if isinstance(result, np.ndarray) else list(result)
     else:
-        counts = [len(o.descriptions) for o in outputs]
-        if sum(counts) != blended.shape[0]:
-            raise ValueError(
-                f"predict returned {blended.shape[0]} channels but the outputs have {sum(counts)} bands {counts}"
-            )
-        arrays = np.split(blended, np.cumsum(counts)[:-1], axis=0)
+        arrays = split_outputs(blended, outputs)
     if len(arrays) != len(outputs):
         raise ValueError(f"finalize returned {len(arrays)} arrays for {len(outputs)} outputs")
     invalid = ~raster.valid
     for arr, out, writer in zip(arrays, outputs, writers, strict=True):
-        nd = out.nodata_value
-        data = cast_output(np.asarray(arr), out.dtype, nd)
-        if nd is not None and invalid.any():
-            data = data.copy() if data is arr else data
-            data[:, invalid] = nd
-        writer.write(data, window)
+        writer.write(masked_output(arr, out, invalid), window)

@@ -1,4 +1,4 @@
-"""Raster input/output: GeoTIFF (windowed, atomic, COG), band-per-file products, SAFE, dataset layouts."""
+"""Raster input/output: one reader layer (a registry of formats behind one windowed source) and COG writers."""
 
 from cloudfree.errors import RasterReadError
 from cloudfree.io.geotiff import RasterInfo, open_info, read_mask, read_raster, write_mask, write_raster

@@ -6,15 +6,18 @@ Sentinel-1). :class:`BandStack` gathers such files, names the bands from the fil
 in ESA order (or the requested order) and resolves them onto ONE target grid: by default the grid of
 the finest band present, or a requested resolution, or the grid of a reference band.
 
-Resampling is rasterio's (a ``WarpedVRT`` per band onto the target grid; bilinear by default for
-reflectance, ``nearest``/``average``/``cubic`` on request). Reads are windowed on the target grid:
-GDAL's warper reads only the source blocks a target window needs, and bands already on the target
-grid are read directly, without resampling. What is hand-written here is only what rasterio does not
-know: the file naming, the band order and the choice of the target grid.
+Resampling is rasterio's: one :class:`~cloudfree.io.warp.GridReader` per band, opened once and
+kept open, reads bands already on the target grid directly and the others through a ``WarpedVRT``
+built once (bilinear by default for reflectance, ``nearest``/``average``/``cubic`` on request).
+Reads are windowed on the target grid: GDAL's warper reads only the source blocks a window needs.
+:meth:`BandStack.on_grid` puts the whole product onto another grid (a side input of the engine).
+What is hand-written here is only what rasterio does not know: the file naming, the band order and
+the choice of the target grid.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -23,85 +26,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from affine import Affine
-from rasterio.enums import Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
 from cloudfree import bands as bandcat
 from cloudfree.errors import RasterReadError
-from cloudfree.io.geotiff import RasterInfo, infer_radiometry, open_info
-from cloudfree.radiometry import Radiometry, offset_for_baseline
-from cloudfree.raster import Raster
-
-# <prefix>_B02.tif, <prefix>_B8A_20m.jp2, <prefix>-VV.tiff, B03.tif; TCI/AOT/WVP/SCL files do not match.
-BAND_FILE_RE = re.compile(
-    r"^(?:(?P<prefix>.*)[_-])?(?P<band>B0?[1-9]|B1[0-2]|B0?8A|VV|VH)(?:_(?P<res>\d+)m)?\.(?:tiff?|jp2)$",
-    re.IGNORECASE,
+from cloudfree.io.bandnames import (
+    CANONICAL_ORDER,
+    find_band_files,
+    has_band_files,
+    parse_band_filename,
 )
-RESAMPLING = {
-    "nearest": Resampling.nearest,
-    "bilinear": Resampling.bilinear,
-    "cubic": Resampling.cubic,
-    "average": Resampling.average,
-}
-CANONICAL_ORDER = bandcat.BAND_SETS["l1c13"] + bandcat.BAND_SETS["s1"]
+from cloudfree.io.filesource import GeoTiffReader
+from cloudfree.io.metadata import RasterInfo, infer_radiometry, info_of
+from cloudfree.io.warp import RESAMPLING, Grid, GridReader
+from cloudfree.radiometry import Radiometry, check_values, offset_for_baseline
+from cloudfree.raster import Raster, valid_of
+
 # ESA product names state the processing baseline: S2B_MSIL2A_20220105T101319_N0400_R022_T33UUP_...
 PRODUCT_BASELINE_RE = re.compile(r"S2[A-D]_MSIL(?:1C|2A)_\d{8}T\d{6}_N(\d{4})_")
-
-
-def parse_band_filename(name: str) -> tuple[str, str, int | None] | None:
-    """``"S2A_..._87_48_B8A.tif"`` -> ``("S2A_..._87_48", "B8A", None)``; ``None`` when not a band file.
-
-    The third item is the resolution suffix in metres (``_20m`` in L2A granules), when present.
-    """
-    match = BAND_FILE_RE.match(Path(name).name)
-    if match is None:
-        return None
-    res = match.group("res")
-    return match.group("prefix") or "", bandcat.canonical(match.group("band")), int(res) if res else None
-
-
-def has_band_files(folder: str | os.PathLike[str]) -> bool:
-    """True when ``folder`` directly holds at least one file named like a band file."""
-    root = Path(folder)
-    return root.is_dir() and any(p.is_file() and parse_band_filename(p.name) for p in root.iterdir())
-
-
-def find_band_files(folder: str | os.PathLike[str], prefix: str | None = None) -> dict[str, Path]:
-    """Band files of one product in ``folder`` (not recursive), as ``{band: path}`` in ESA order.
-
-    Raises :class:`RasterReadError` when the folder holds no band file, files of several products
-    (different prefixes; pass ``prefix``), or the same band twice.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise RasterReadError(f"{root}: not a folder of band files")
-    by_prefix: dict[str, dict[str, list[Path]]] = {}
-    for path in sorted(root.iterdir()):
-        parsed = parse_band_filename(path.name) if path.is_file() else None
-        if parsed is not None:
-            by_prefix.setdefault(parsed[0], {}).setdefault(parsed[1], []).append(path)
-    if not by_prefix:
-        raise RasterReadError(
-            f"{root}: no band files found; expected single-band rasters named like <prefix>_B02.tif or <prefix>_VV.tif"
-        )
-    if prefix is None:
-        if len(by_prefix) > 1:
-            raise RasterReadError(
-                f"{root}: holds band files of {len(by_prefix)} products {sorted(by_prefix)}; pass the files of one"
-            )
-        prefix = next(iter(by_prefix))
-    if prefix not in by_prefix:
-        raise RasterReadError(f"{root}: no band files with prefix {prefix!r}; found prefixes {sorted(by_prefix)}")
-    files = by_prefix[prefix]
-    for band, paths in files.items():
-        if len(paths) > 1:
-            raise RasterReadError(f"{root}: band {band} is present twice: {[p.name for p in paths]}")
-    return {band: files[band][0] for band in CANONICAL_ORDER if band in files}
 
 
 class BandStack:
@@ -157,6 +102,8 @@ class BandStack:
             self.bands = bandcat.resolve(bands)
             bandcat.indices_of(tuple(named), self.bands, self.path)
         self.files: dict[str, str] = {b: named[b] for b in self.bands}
+        self._readers: dict[str, GridReader] = {}
+        self._foreign = False  # True once put onto another product's grid (footprint then matters)
         self.infos: dict[str, RasterInfo] = {b: self._info(b) for b in self.bands}
         sensors = {bandcat.band(b).sensor for b in self.bands}
         if len(sensors) > 1:
@@ -166,6 +113,8 @@ class BandStack:
         self.height, self.width, self.transform = self._target_grid(resolution, reference)
         self.dtype = str(np.result_type(*[np.dtype(i.dtype) for i in self.infos.values()]))
         self.radiometry = Radiometry(radiometry) if radiometry else infer_radiometry(self.bands, self.dtype, {})
+        if radiometry is None and self.radiometry is Radiometry.DN:
+            check_values(self.radiometry, self.dtype, None, source=self.path, bands=self.bands)
         self.nodata = self._nodata(nodata)
         self.tags: dict[str, Any] = {"CLOUDFREE_LAYOUT": layout, "RESAMPLING": resampling}
         self.dn_offset = self._offsets(dn_offset)
@@ -173,7 +122,9 @@ class BandStack:
 
     # -- construction helpers ------------------------------------------------------------------
     def _info(self, band: str) -> RasterInfo:
-        info = open_info(self.files[band])
+        reader = GridReader(self.files[band])
+        self._readers[band] = reader
+        info = info_of(reader.dataset, self.files[band])
         if info.count != 1:
             raise RasterReadError(f"{info.path}: a band file must hold one band, this one has {info.count}")
         return info
@@ -245,36 +196,52 @@ class BandStack:
         return np.broadcast_to(np.asarray(dn_offset, np.float32), (len(self.bands),)).copy()
 
     # -- reading -------------------------------------------------------------------------------
-    def _on_target_grid(self, info: RasterInfo) -> bool:
-        same = info.height == self.height and info.width == self.width
-        return same and info.transform.almost_equals(self.transform, precision=1e-6 * max(info.res))
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.crs, self.transform, self.height, self.width)
 
-    def _read_band(self, band: str, win: Window, out: np.ndarray) -> None:
+    def on_grid(self, grid: Grid, resampling: str | None = None) -> BandStack:
+        """The product read onto ``grid`` (the same source when already on it)."""
+        if grid.same_as(self.grid):
+            return self
+        other = copy.copy(self)
+        other.crs, other.transform, other.height, other.width = grid.crs, grid.transform, grid.height, grid.width
+        other.resampling = resampling or self.resampling
+        other._readers = {}
+        other._foreign = True
+        return other
+
+    def _reader(self, band: str) -> GridReader:
+        """The band's reader onto the target grid, opened once and kept open."""
+        reader = self._readers.get(band)
+        if reader is not None and reader.grid.same_as(self.grid):
+            return reader
+        if reader is not None:
+            reader.close()
         info = self.infos[band]
+        if self.crs is None and not _own_grid(info).same_as(self.grid):
+            raise RasterReadError(
+                f"{info.path}: band files without a CRS must all lie on one grid; this band is "
+                f"{info.height}x{info.width} px, the target grid {self.height}x{self.width} px"
+            )
         src_nodata = info.nodata if info.nodata is not None else self.nodata
-        try:
-            with rasterio.open(self.files[band]) as src:
-                if self._on_target_grid(info):
-                    out[:] = src.read(1, window=win)
-                    return
-                if self.crs is None:
-                    raise RasterReadError(
-                        f"{info.path}: band files without a CRS must all lie on one grid; this band is "
-                        f"{info.height}x{info.width} px, the target grid {self.height}x{self.width} px"
-                    )
-                with WarpedVRT(
-                    src,
-                    crs=self.crs,
-                    transform=self.transform,
-                    width=self.width,
-                    height=self.height,
-                    resampling=RESAMPLING[self.resampling],
-                    src_nodata=src_nodata,
-                    nodata=self.nodata,
-                ) as vrt:
-                    out[:] = vrt.read(1, window=win)
-        except rasterio.errors.RasterioIOError as exc:
-            raise RasterReadError(f"{info.path}: pixel data could not be read ({exc}); is the file truncated?") from exc
+        if src_nodata is not None and np.isnan(src_nodata):
+            src_nodata = None
+        reader = GridReader(self.files[band], self.grid, resampling=self.resampling, src_nodata=src_nodata)
+        self._readers[band] = reader
+        return reader
+
+    def close(self) -> None:
+        """Close every band file (the source cannot read afterwards)."""
+        for reader in self._readers.values():
+            reader.close()
+        self._readers = {}
+
+    def __enter__(self) -> BandStack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def read(self, select: str | Sequence[str] | None = None, window: Window | None = None) -> Raster:
         """Read ``select`` bands (default all, in ESA order) within ``window`` of the target grid.
@@ -284,31 +251,32 @@ class BandStack:
         """
         wanted = self.bands if select is None else bandcat.resolve(select)
         idx = bandcat.indices_of(self.bands, wanted, self.path)
-        win = Window(0, 0, self.width, self.height) if window is None else window
-        win = Window(int(win.col_off), int(win.row_off), int(win.width), int(win.height))
-        inside = win.col_off >= 0 and win.row_off >= 0 and win.width > 0 and win.height > 0
-        if not inside or win.col_off + win.width > self.width or win.row_off + win.height > self.height:
-            raise RasterReadError(f"{self.path}: window {win} lies outside the {self.height}x{self.width} grid")
+        win = self.grid.check_window(window, self.path)
         data = np.empty((len(wanted), int(win.height), int(win.width)), dtype=self.dtype)
+        footprint = np.ones(data.shape[1:], bool)
         for i, band in enumerate(wanted):
-            self._read_band(band, win, data[i])
-        invalid = np.zeros(data.shape[1:], dtype=bool)
-        if np.issubdtype(data.dtype, np.floating):
-            invalid |= ~np.isfinite(data).all(axis=0)
-        if self.nodata is not None and not np.isnan(self.nodata):
-            invalid |= (data == self.nodata).any(axis=0)
+            reader = self._reader(band)
+            data[i] = reader.read(1, win)
+            inside = reader.footprint(win) if self._foreign else None
+            if inside is not None:
+                footprint &= inside
+        valid = valid_of(data, self.nodata) & footprint
         return Raster(
             data=data,
             bands=wanted,
             crs=self.crs,
             transform=window_transform(win, self.transform),
-            valid=~invalid,
+            valid=valid,
             radiometry=self.radiometry,
             dn_offset=self.dn_offset[idx],
             nodata=self.nodata,
             source=self.path,
             tags=dict(self.tags),
         )
+
+
+def _own_grid(info: RasterInfo) -> Grid:
+    return Grid(info.crs, info.transform, info.height, info.width)
 
 
 def read_band_files(
@@ -320,3 +288,38 @@ def read_band_files(
 ) -> Raster:
     """Read a band-per-file product onto one grid; ``options`` are those of :class:`BandStack`."""
     return BandStack(files, **options).read(select=select, window=window)
+
+
+class BandFolderReader:
+    """Registry entry: a folder of one product's band files (BigEarthNet, unpacked granules)."""
+
+    name = "bandfiles"
+    options = frozenset({"resolution", "reference", "resampling", "nodata", "dn_offset", "radiometry"})
+
+    @staticmethod
+    def matches(path: Path) -> bool:
+        return path.is_dir() and has_band_files(path)
+
+    @staticmethod
+    def open(path: Path, bands: str | Sequence[str] | None, **options: Any) -> BandStack:
+        return BandStack(path, bands, **options)
+
+
+class BandFileReader:
+    """Registry entry: one single-band file named like a band (``<prefix>_B8A.tif``), band from the name."""
+
+    name = "bandfile"
+    options = BandFolderReader.options
+
+    @staticmethod
+    def matches(path: Path) -> bool:
+        return path.is_file() and parse_band_filename(path.name) is not None
+
+    @staticmethod
+    def open(path: Path, bands: str | Sequence[str] | None, **options: Any) -> Any:
+        named = parse_band_filename(path.name)
+        with GridReader(path) as reader:
+            single = reader.count == 1
+        if bands is not None or not single or named is None:
+            return GeoTiffReader.open(path, bands, **options)  # only looks like a band file: read it as a file
+        return BandStack({named[1]: path}, source=str(path), **options)

@@ -267,3 +267,26 @@ def read_safe(
 ) -> Raster:
     """Read a SAFE product's bands (``select``, default all in ESA order) within ``window`` of its grid."""
     return open_safe(path, **options).read(select=select, window=window)
+
+
+class SafeReader:
+    """Registry entry: a ``.SAFE`` folder, its ``.zip`` or its ``MTD_MSIL*.xml`` (L1C or L2A)."""
+
+    name = "safe"
+    options = frozenset({"resolution", "reference", "resampling", "granule", "dn_offset", "radiometry"})
+
+    @staticmethod
+    def matches(path: Path) -> bool:
+        if path.is_dir():
+            return path.suffix.upper() == ".SAFE" or any((path / name).is_file() for name in MTD_FILES)
+        return path.suffix.lower() == ".zip" or path.name in MTD_FILES
+
+    @staticmethod
+    def open(path: Path, bands: str | Sequence[str] | None, **options: Any) -> BandStack:
+        dn_offset, radiometry = options.pop("dn_offset", None), options.pop("radiometry", None)
+        source = open_safe(path, bands, **options)
+        if radiometry is not None:
+            source.radiometry = Radiometry(radiometry)
+        if dn_offset is not None:
+            source.dn_offset[:] = dn_offset
+        return source

@@ -12,7 +12,8 @@ with 30 time points ``t`` per patch.
 
 :func:`find_triplets` and :func:`find_time_series` index a root folder (any of the layouts);
 incomplete triplets are kept with their missing members reported (:attr:`Triplet.missing`), never
-skipped silently. :func:`read_patch` reads one file of either data set into a named :class:`Raster`.
+skipped silently. :func:`open_patch` opens one file of either data set as a windowed source with the
+data set's conventions (band names, radiometry, nodata, tags); :func:`read_patch` reads it at once.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rasterio.windows import Window
 
 from cloudfree.errors import RasterReadError
-from cloudfree.io.geotiff import open_info, read_raster
+from cloudfree.io.filesource import FileSource
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
 
@@ -211,22 +213,69 @@ def find_time_series(root: str | os.PathLike[str]) -> list[TimeSeries]:
     return [series[k] for k in sorted(series)]
 
 
-def _read(
-    path: Path,
-    sensor: str,
-    bands: str | Sequence[str] | None,
-    select: str | Sequence[str] | None,
-    window: Window | None,
-    tags: dict[str, str],
-) -> Raster:
-    if bands is None and not all(d and d.strip() for d in open_info(path).descriptions):
-        bands = S1_BANDS if sensor == "s1" else S2_BANDS
-    if sensor == "s1":
-        raster = read_raster(path, bands, select=select, window=window, radiometry=Radiometry.SAR_DB)
+def conventions(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The data set's conventions for one file: ``default_bands``, ``radiometry``, ``nodata``, ``tags``.
+
+    S2 files: 13 bands ``B01..B12`` (ESA order, with ``B8A``), DN uint16, 0 = nodata, offset 0.
+    S1 files: ``VV, VH`` in dB (float32), NaN = nodata. Tags record the patch identity (and the
+    acquisition date for the time-series variant). None when the name is not a SEN12MS-CR(-TS) one.
+    """
+    p = Path(path)
+    cr = parse_name(p)
+    if cr is not None:
+        sensor = "s1" if cr.kind == "s1" else "s2"
+        tags = {
+            "SEN12MSCR_ROI": cr.key.roi,
+            "SEN12MSCR_SEASON": cr.key.season,
+            "SEN12MSCR_SCENE": str(cr.key.scene),
+            "SEN12MSCR_PATCH": str(cr.key.patch),
+            "SEN12MSCR_KIND": cr.kind,
+        }
     else:
-        raster = read_raster(path, bands, select=select, window=window, radiometry=Radiometry.DN, nodata=0)
-    raster.tags = {**raster.tags, **tags}
-    return raster
+        ts = parse_ts_name(p)
+        if ts is None:
+            return None
+        sensor = ts.sensor
+        tags = {
+            "SEN12MSCR_ROI": ts.roi,
+            "SEN12MSCR_SCENE": str(ts.scene),
+            "SEN12MSCR_PATCH": str(ts.patch),
+            "SEN12MSCR_TIME": str(ts.time),
+            "DATETIME": ts.date.isoformat(),
+        }
+    if sensor == "s1":
+        return {"default_bands": S1_BANDS, "radiometry": Radiometry.SAR_DB, "nodata": None, "tags": tags}
+    return {"default_bands": S2_BANDS, "radiometry": Radiometry.DN, "nodata": 0, "tags": tags}
+
+
+def open_patch(
+    path: str | os.PathLike[str],
+    bands: str | Sequence[str] | None = None,
+    *,
+    dn_offset: float | Sequence[float] | None = None,
+    radiometry: Radiometry | str | None = None,
+) -> FileSource:
+    """A windowed source over one SEN12MS-CR(-TS) file with the data set's conventions.
+
+    ``bands`` overrides the data-set band names (file order); ``dn_offset`` and ``radiometry``
+    override theirs (the data set predates baseline 04.00: offset 0).
+    """
+    conv = conventions(path)
+    if conv is None:
+        raise RasterReadError(
+            f"{path}: not a SEN12MS-CR file name (expected e.g. ROIs1868_summer_s2_cloudy_19_p30.tif or "
+            f"s2_ROIs1868_100_ImgNo_5_2018-03-12_patch_17.tif)"
+        )
+    return FileSource(
+        path,
+        bands,
+        layout="sen12mscr",
+        radiometry=radiometry or conv["radiometry"],
+        dn_offset=dn_offset,
+        nodata=conv["nodata"],
+        default_bands=conv["default_bands"],
+        tags=conv["tags"],
+    )
 
 
 def read_patch(
@@ -236,37 +285,9 @@ def read_patch(
     window: Window | None = None,
     bands: str | Sequence[str] | None = None,
 ) -> Raster:
-    """Read one SEN12MS-CR or SEN12MS-CR-TS file with its data-set band names.
-
-    S2 files: 13 bands ``B01..B12`` (ESA order, with ``B8A``), DN uint16, 0 = nodata, offset 0.
-    S1 files: ``VV, VH`` in dB (float32), NaN = nodata. Tags record the patch identity (and the
-    acquisition date for the time-series variant). ``bands`` overrides the file's band names.
-    """
-    p = Path(path)
-    cr = parse_name(p)
-    if cr is not None:
-        tags = {
-            "SEN12MSCR_ROI": cr.key.roi,
-            "SEN12MSCR_SEASON": cr.key.season,
-            "SEN12MSCR_SCENE": str(cr.key.scene),
-            "SEN12MSCR_PATCH": str(cr.key.patch),
-            "SEN12MSCR_KIND": cr.kind,
-        }
-        return _read(p, "s1" if cr.kind == "s1" else "s2", bands, select, window, tags)
-    ts = parse_ts_name(p)
-    if ts is not None:
-        tags = {
-            "SEN12MSCR_ROI": ts.roi,
-            "SEN12MSCR_SCENE": str(ts.scene),
-            "SEN12MSCR_PATCH": str(ts.patch),
-            "SEN12MSCR_TIME": str(ts.time),
-            "DATETIME": ts.date.isoformat(),
-        }
-        return _read(p, ts.sensor, bands, select, window, tags)
-    raise RasterReadError(
-        f"{p}: not a SEN12MS-CR file name (expected e.g. ROIs1868_summer_s2_cloudy_19_p30.tif or "
-        f"s2_ROIs1868_100_ImgNo_5_2018-03-12_patch_17.tif)"
-    )
+    """Read one SEN12MS-CR or SEN12MS-CR-TS file with its data-set band names (see :func:`conventions`)."""
+    with open_patch(path, bands) as source:
+        return source.read(select=select, window=window)
 
 
 def read_triplet(
@@ -281,3 +302,18 @@ def read_triplet(
         path = getattr(triplet, kind)
         out[kind] = None if path is None else read_patch(path, None if kind == "s1" else select, window=window)
     return out
+
+
+class Sen12mscrReader:
+    """Registry entry: one SEN12MS-CR or SEN12MS-CR-TS patch file, read with the data set's conventions."""
+
+    name = "sen12mscr"
+    options = frozenset({"dn_offset", "radiometry"})
+
+    @staticmethod
+    def matches(path: Path) -> bool:
+        return path.is_file() and conventions(path) is not None
+
+    @staticmethod
+    def open(path: Path, bands: str | Sequence[str] | None, **options: Any) -> FileSource:
+        return open_patch(path, bands, **options)

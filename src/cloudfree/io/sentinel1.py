@@ -38,7 +38,8 @@ from scipy import ndimage
 
 from cloudfree import bands as bandcat
 from cloudfree.errors import RasterReadError
-from cloudfree.io.geotiff import open_info, read_raster
+from cloudfree.io.geotiff import read_raster
+from cloudfree.io.metadata import open_info
 from cloudfree.radiometry import Radiometry, clip_sar_db, db_to_linear, fill_invalid_linear, linear_to_db
 from cloudfree.raster import Raster
 

@@ -1,0 +1,81 @@
+"""Rolling row buffers: every input row is read ONCE, kept while a tile row or an output window needs it.
+
+The engine walks the scene by tile rows (strips). Consecutive strips overlap (tile overlap, plus a
+halo above and below), and the output windows that ``finalize`` receives lag behind the strips.
+A :class:`RowBuffer` per input holds the rows ``[start, end)`` read so far as a
+:class:`~cloudfree.raster.Raster` in the input's own units; :meth:`RowBuffer.extend` reads only the
+rows not yet held, :meth:`RowBuffer.rows` cuts any held row range (for tiles and for ``finalize``),
+and :meth:`RowBuffer.drop_before` frees rows no later step needs. Memory stays bounded by about one
+strip (tile + 2 x halo + overlap rows) of the scene's width per input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from cloudfree.inference.sources import Source
+from cloudfree.raster import Raster
+
+
+class RowBuffer:
+    """Rows ``[start, end)`` of one input on the output grid (full width)."""
+
+    def __init__(self, source: Source, width: int, height: int) -> None:
+        self.source, self.width, self.height = source, width, height
+        self.start = self.end = 0
+        self._raster: Raster | None = None
+        self.rows_read = 0  # every row read once: equals the scene height at the end of a pass
+
+    def extend(self, end: int) -> None:
+        """Read rows ``[self.end, end)`` (clipped to the scene) and append them."""
+        end = min(end, self.height)
+        if end <= self.end:
+            return
+        new = self.source.read(Window(0, self.end, self.width, end - self.end))
+        self.rows_read += end - self.end
+        if self._raster is None or self.start == self.end:
+            self._raster, self.start = new, self.end
+        else:
+            old = self._raster
+            self._raster = replace(
+                old,
+                data=np.concatenate([old.data, new.data], axis=1),
+                valid=np.concatenate([old.valid, new.valid], axis=0),
+            )
+        self.end = end
+
+    def rows(self, first: int, last: int) -> Raster:
+        """Rows ``[first, last)`` (held) as a Raster with its own transform."""
+        if first < self.start or last > self.end or self._raster is None:
+            raise RuntimeError(f"rows {first}..{last} not held (buffer {self.start}..{self.end})")
+        a, b = first - self.start, last - self.start
+        r = self._raster
+        return replace(
+            r,
+            data=r.data[:, a:b],
+            valid=r.valid[a:b],
+            transform=window_transform(Window(0, first, self.width, last - first), self.source.grid.transform),
+        )
+
+    def drop_before(self, row: int) -> None:
+        """Forget rows before ``row`` (a copy, so that the freed rows' memory is released)."""
+        if self._raster is None or row <= self.start:
+            return
+        cut = min(row, self.end) - self.start
+        r = self._raster
+        self._raster = replace(r, data=r.data[:, cut:].copy(), valid=r.valid[cut:].copy())
+        self.start += cut
+
+
+def pad(data: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Pad the last two axes: reflect where the data is large enough, else repeat the edge."""
+    if not (top or bottom or left or right):
+        return data
+    widths = [(0, 0)] * (data.ndim - 2) + [(top, bottom), (left, right)]
+    h, w = data.shape[-2:]
+    small = max(top, bottom) >= h or max(left, right) >= w
+    return np.pad(data, widths, mode="edge" if small else "reflect")
