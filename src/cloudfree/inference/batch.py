@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cloudfree.executors import BatchReport, SceneJob, run_batch
+from cloudfree.io.open import is_product
 
 __all__ = ["BatchReport", "SceneJob", "expand_inputs", "is_batch", "run_batch", "scene_jobs", "side_input"]
 
@@ -26,10 +27,13 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".TIF", ".TIFF")
 
 
 def expand_inputs(spec: str | os.PathLike[str]) -> list[Path]:
-    """Scenes named by ``spec``: a folder (its GeoTIFFs), a glob pattern, or one file."""
+    """Scenes named by ``spec``: a folder (its GeoTIFFs), a glob pattern, or one file or product.
+
+    A product folder (SAFE, band-per-file, fetched pair: :func:`cloudfree.io.open.is_product`) is
+    one scene, not a batch."""
     text = str(spec)
     path = Path(text)
-    if path.is_dir():
+    if path.is_dir() and not is_product(path):
         found = sorted(p for p in path.iterdir() if p.suffix in RASTER_SUFFIXES and not p.name.startswith("."))
         if not found:
             raise FileNotFoundError(f"{path}: folder holds no .tif scenes")
@@ -45,7 +49,8 @@ def expand_inputs(spec: str | os.PathLike[str]) -> list[Path]:
 def is_batch(spec: str | os.PathLike[str], output: str | os.PathLike[str]) -> bool:
     """True when ``spec`` names a folder or a pattern, or ``output`` is a folder (ends with ``/``)."""
     text = str(spec)
-    return Path(text).is_dir() or glob.has_magic(text) or str(output).endswith(os.sep) or Path(output).is_dir()
+    folder = Path(text).is_dir() and not is_product(text)
+    return folder or glob.has_magic(text) or str(output).endswith(os.sep) or Path(output).is_dir()
 
 
 def side_input(folder_or_file: str | os.PathLike[str] | None, scene: Path, what: str) -> Path | None:

@@ -38,7 +38,7 @@ from cloudfree.inference.composite import (
 )
 from cloudfree.inference.provenance import model_provenance, provenance_output
 from cloudfree.inference.runner import ChannelLayout, ModelRunner
-from cloudfree.inference.sources import InputSpec
+from cloudfree.inference.sources import InputSpec, input_info
 from cloudfree.inference.streaming import OutputSpec, SceneSummary, predict_scene
 from cloudfree.io.geotiff import RADIOMETRY_TAG, RasterInfo, dn_offset_from_tags, infer_radiometry, open_info, read_mask
 from cloudfree.models.release import ReleaseConfig
@@ -130,7 +130,7 @@ class ModelPass:
         tags: dict[str, Any] | None = None,
     ) -> SceneSummary:
         opt, config = self.opt, self.config
-        info = open_info(src)
+        info = input_info(src, opt.bands, dn_offset=opt.dn_offset)
         radiometry = Radiometry(infer_radiometry(names, info.dtype, info.tags))
         dtype = opt.dtype or default_dtype(radiometry)
         primary = primary_bands(config, names, keep_bands=keep_bands)

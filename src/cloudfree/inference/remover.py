@@ -30,6 +30,7 @@ from cloudfree.inference.checks import check_output, check_reprojectable, check_
 from cloudfree.inference.methods import Choice, choose_method
 from cloudfree.inference.model_pass import ModelPass, RemovalOptions, primary_bands
 from cloudfree.inference.provenance import resolve_path
+from cloudfree.inference.sources import input_info
 from cloudfree.inference.streaming import SceneSummary
 from cloudfree.inference.temporal import fill_temporal
 from cloudfree.io.geotiff import band_names_of, open_info
@@ -118,7 +119,7 @@ class Remover:
     ) -> SceneSummary:
         """Remove clouds from ``input``; write a COG to ``output`` (see :func:`.removal.remove`)."""
         opt, src, out = self.options, Path(input), Path(output)
-        info = open_info(src)
+        info = input_info(src, opt.bands, dn_offset=opt.dn_offset)
         names = band_names_of(info, opt.bands)
         mask_file = None if mask is None or str(mask) in (AUTO, THRESHOLD) else Path(mask)
         side = [mask_file, sar, prev, prev_sar, *series, *(series_masks or [])]

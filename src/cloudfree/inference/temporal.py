@@ -65,9 +65,9 @@ from cloudfree.inference.series import (
     estimate,
     series_stats,
 )
-from cloudfree.inference.sources import InputSpec, Source
+from cloudfree.inference.sources import InputSpec, Source, input_info
 from cloudfree.inference.streaming import OutputSpec, SceneSummary, predict_scene
-from cloudfree.io.geotiff import band_names_of, dn_offset_from_tags, infer_radiometry, open_info
+from cloudfree.io.geotiff import band_names_of, dn_offset_from_tags, infer_radiometry
 
 __all__ = ["METHODS", "acquisition_date", "estimate", "fill_temporal", "series_stats"]
 
@@ -121,7 +121,7 @@ def fill_temporal(
     if series_masks is not None and len(series_masks) != len(series):
         raise ValueError(f"{len(series_masks)} series masks for {len(series)} series members; give one per member")
     tpath = Path(target)
-    info = open_info(tpath)
+    info = input_info(tpath)
     names = band_names_of(info, None)
     radiometry = infer_radiometry(names, info.dtype, info.tags)
     dtype = dtype or default_dtype(radiometry)
