@@ -22,6 +22,7 @@ torch.set_num_threads(1)
 
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 SKIP_REASON = "real-data tier: ../shared/data not found"
+_SKIP_LINE = next(i for i, line in enumerate(Path(__file__).read_text().splitlines()) if line.startswith("def shared_"))
 
 
 def shared_data_present() -> bool:
@@ -34,6 +35,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "shared_data" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.realdata)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Real-data skips are reported at the fixture, so ``-ra`` folds them into one summary line."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[2].endswith(SKIP_REASON):
+        report.longrepr = (__file__, _SKIP_LINE, report.longrepr[2])
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -43,6 +43,7 @@ from cloudfree.bands import BandError
 from cloudfree.data.pairing import MASK_NODATA, AlignedPair
 from cloudfree.data.splits import SPLITS, check_fractions, split_windows
 from cloudfree.data.tiling import sliding_windows
+from cloudfree.errors import CloudfreeError
 from cloudfree.io import write_mask, write_raster
 from cloudfree.io.atomic import temp_sibling
 
@@ -58,7 +59,7 @@ _FLOAT_COLUMNS = ("left", "bottom", "right", "top", "cloud_fraction", "nodata_fr
 CHIP_DTYPES = ("float32", "uint16")
 
 
-class ChipStoreError(ValueError):
+class ChipStoreError(CloudfreeError, ValueError):
     """A chip store cannot be read, or a pair does not fit the store it is added to."""
 
 

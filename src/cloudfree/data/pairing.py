@@ -35,6 +35,7 @@ from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
 from cloudfree import bands as bandcat
+from cloudfree.errors import CloudfreeError
 from cloudfree.masks import NODATA, check_codes
 from cloudfree.normalization import Normalization
 from cloudfree.radiometry import Radiometry
@@ -44,7 +45,7 @@ MASK_NODATA = NODATA
 SAR_BANDS = ("VV", "VH")
 
 
-class PairingError(ValueError):
+class PairingError(CloudfreeError, ValueError):
     """The members of a pair cannot be aligned (no overlap, too small, all nodata, bad mask ...)."""
 
 

@@ -17,11 +17,12 @@ from typing import Any
 
 import torch
 
+from cloudfree.errors import CloudfreeError
 from cloudfree.models.release import ReleaseConfig, save_release
 from cloudfree.tasks import task_class
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CloudfreeError, ValueError):
     """A file is not a readable cloudfree training checkpoint."""
 
 
