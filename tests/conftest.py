@@ -22,7 +22,9 @@ torch.set_num_threads(1)
 
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 SKIP_REASON = "real-data tier: ../shared/data not found"
-_SKIP_LINE = next(i for i, line in enumerate(Path(__file__).read_text().splitlines()) if line.startswith("def shared_"))
+_SKIP_LINE = next(
+    i for i, line in enumerate(Path(__file__).read_text().splitlines()) if line.startswith("def shared_data()")
+)
 
 
 def shared_data_present() -> bool:
