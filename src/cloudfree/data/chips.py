@@ -45,7 +45,7 @@ from cloudfree.data.splits import SPLITS, check_fractions, split_windows
 from cloudfree.data.tiling import sliding_windows
 from cloudfree.errors import CloudfreeError
 from cloudfree.io import write_mask, write_raster
-from cloudfree.io.atomic import temp_sibling
+from cloudfree.io.atomic import remove_stale_temporaries, temp_sibling
 
 INDEX = "index.csv"
 STORE_INFO = "store.json"
@@ -168,6 +168,7 @@ class ChipStore:
     # -- transaction -------------------------------------------------------------------------------
     def __enter__(self) -> ChipStore:
         final = self.final
+        remove_stale_temporaries(final)  # after a kill -9: a store moved aside goes back first
         existing = final.is_dir() and (final / INDEX).is_file()
         if final.exists() and not existing and (not final.is_dir() or any(final.iterdir())):
             raise ChipStoreError(f"{final}: exists and is not a chip store (no {INDEX}); choose another --out")

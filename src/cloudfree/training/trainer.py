@@ -25,6 +25,7 @@ Resuming (``resume="auto"`` or a path) hands the checkpoint to Lightning (``ckpt
 from __future__ import annotations
 
 import contextlib
+import difflib
 import inspect
 import sys
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ from cloudfree.tasks import task_class
 from cloudfree.tasks.callbacks import GANHealthCheck, RNGStateCallback
 from cloudfree.training.config import ConfigError, dump_config
 from cloudfree.training.datamodule import CloudDataModule, EpochCallback
+from cloudfree.training.export import CheckpointError, read_checkpoint
 
 CHECKPOINT_DIR = "checkpoints"
 DDP_NAMES = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}
@@ -130,6 +132,7 @@ class TrainingRun:
 def build_run(config: Mapping[str, Any], datamodule: CloudDataModule | None = None) -> TrainingRun:
     """Seed, build task, data, callbacks, logger and Trainer from a validated config."""
     config = dict(config)
+    check_trainer_args(config["trainer"])
     L.seed_everything(int(config["seed"]), workers=True)
     cls = task_class(config["task"])
     task = cls(**task_kwargs(config, cls))
@@ -137,9 +140,6 @@ def build_run(config: Mapping[str, Any], datamodule: CloudDataModule | None = No
         datamodule = CloudDataModule.from_config(config["data"], task, int(config["seed"]))
     out_dir = Path(config["out_dir"])
     trainer_args = {"num_sanity_val_steps": 0, **dict(config["trainer"])}
-    for reserved in ("callbacks", "logger", "default_root_dir"):
-        if reserved in trainer_args:
-            raise ConfigError(f"trainer.{reserved} is set by cloudfree; use the callbacks section / out_dir")
     if trainer_args.get("strategy") in DDP_NAMES and not task.automatic_optimization:
         # a GAN step backpropagates through the generator and the discriminator separately, so each
         # backward leaves some parameters unused: DDP must be told to expect that
@@ -153,22 +153,47 @@ def build_run(config: Mapping[str, Any], datamodule: CloudDataModule | None = No
     return TrainingRun(config, task, datamodule, trainer, out_dir)
 
 
-def resolve_resume(resume: str | None, out_dir: Path) -> str | None:
-    """``None`` (fresh run), ``"auto"`` (``out_dir/checkpoints/last.ckpt`` if present) or a checkpoint path."""
+def resolve_resume(resume: str | None, out_dir: Path, task: str | None = None) -> str | None:
+    """``None`` (fresh run), ``"auto"`` (``out_dir/checkpoints/last.ckpt`` if present) or a checkpoint path.
+
+    The checkpoint is read once with ``weights_only=True`` before Lightning sees it, so a file that
+    holds code, is not a cloudfree checkpoint, or (with ``task``) belongs to another task is refused
+    with a :class:`~cloudfree.training.export.CheckpointError` naming it.
+    """
     if not resume:
         return None
     if resume == "auto":
         last = out_dir / CHECKPOINT_DIR / LAST
-        return str(last) if last.is_file() else None
-    path = Path(resume)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint to resume from does not exist")
+        if not last.is_file():
+            return None
+        path = last
+    else:
+        path = Path(resume)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: checkpoint to resume from does not exist")
+    ckpt = read_checkpoint(path)
+    if task is not None and ckpt["cloudfree_task"] != task:
+        raise CheckpointError(f"{path}: checkpoint of task {ckpt['cloudfree_task']!r}, the config trains {task!r}")
     return str(path)
+
+
+def check_trainer_args(args: Mapping[str, Any]) -> None:
+    """Refuse ``trainer.`` keys that ``lightning.Trainer`` does not take, before Lightning sees them."""
+    params = inspect.signature(L.Trainer.__init__).parameters
+    accepted = sorted(n for n, p in params.items() if n != "self" and p.kind is not p.VAR_KEYWORD)
+    for reserved in ("callbacks", "logger", "default_root_dir"):
+        if reserved in args:
+            raise ConfigError(f"trainer.{reserved} is set by cloudfree; use the callbacks section / out_dir")
+    unknown = sorted(k for k in args if k not in accepted)
+    if unknown:
+        hints = [f"{k} -> {m[0]}" for k in unknown if (m := difflib.get_close_matches(k, accepted, n=1))]
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise ConfigError(f"unknown trainer key(s) {unknown}{hint}; lightning.Trainer takes {accepted}")
 
 
 def fit(run: TrainingRun, resume: str | None = None) -> Path:
     """Train (or resume) and return the path of ``last.ckpt``."""
-    ckpt = resolve_resume(resume, run.out_dir)
+    ckpt = resolve_resume(resume, run.out_dir, run.config.get("task"))
     run.out_dir.mkdir(parents=True, exist_ok=True)
     if run.trainer.is_global_zero:
         with atomic_path(run.out_dir / "config.yaml") as tmp:
