@@ -79,7 +79,7 @@ def test_bad_release_config(tmp_path: Path, scene: Path, capsys, edit) -> None:
 def test_config_json_not_an_object(tmp_path: Path) -> None:
     release = unet_release(tmp_path / "rel")
     (release / "config.json").write_text("[1, 2]")
-    with pytest.raises(CloudfreeError, match="config.json"):
+    with pytest.raises(CloudfreeError, match=r"config\.json"):
         load_release(release)
 
 

@@ -34,18 +34,13 @@ def refusal(exc: BaseException) -> str:
     be done, so only the unpickler's own reason (e.g. ``Unsupported global: GLOBAL os.system``) is kept.
     """
     text = one_line(exc)
-    reason = re.search(
-        r"(?:WeightsUnpickler error:\s*)?((?:Trying to load unsupported|Unsupported global).+?)(?:\s+Check the|$)", text
+    found = re.search(r"((?:Trying to load unsupported|Unsupported global).+?)(?:\s+Check the|$)", text) or re.search(
+        r"WeightsUnpickler error:\s*(.+?)(?:\s+Check the|$)", text
     )
-    if reason:
-        detail = reason[1]
-    elif "weights_only" in text or "Weights only load failed" in text:
-        detail = "it holds objects other than tensors and plain data"
-    else:
-        detail = text[:200]
+    detail = found[1].rstrip(".") if found else text.split(". ")[0][:200]
     return (
-        f"not a cloudfree checkpoint, or an untrusted one: {detail.rstrip('.')}. "
-        "Checkpoints are read as tensors and plain data only; re-create it with `cloudfree train`"
+        f"not a cloudfree checkpoint, or an untrusted one (the tensor-only reader refused it: {detail}); "
+        "checkpoints are read as tensors and plain data only, re-create it with `cloudfree train`"
     )
 
 
