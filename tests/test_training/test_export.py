@@ -66,7 +66,7 @@ def test_cli_export_and_bad_checkpoints(shared_data: Path, tmp_path: Path, capsy
 
     evil = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "cloudfree_task": "pix2pix", "x": Evil()}, evil)
-    with pytest.raises(CheckpointError, match="weights-only load failed"):
+    with pytest.raises(CheckpointError, match="not a cloudfree checkpoint, or an untrusted one"):
         load_task(evil)
     assert main(["export", str(tmp_path / "missing.ckpt"), "-o", str(tmp_path / "bad")]) == 2
     assert "missing.ckpt: checkpoint does not exist" in capsys.readouterr().err

@@ -34,8 +34,9 @@ def refusal(exc: BaseException) -> str:
     be done, so only the unpickler's own reason (e.g. ``Unsupported global: GLOBAL os.system``) is kept.
     """
     text = one_line(exc)
-    found = re.search(r"((?:Trying to load unsupported|Unsupported global).+?)(?:\s+Check the|$)", text) or re.search(
-        r"WeightsUnpickler error:\s*(.+?)(?:\s+Check the|$)", text
+    end = r"(?:\.?\s+Please|\s+Check the|$)"  # torch's advice follows: allow-listing, weights_only=False
+    found = re.search(rf"((?:Trying to load unsupported|Unsupported global).+?){end}", text) or re.search(
+        rf"WeightsUnpickler error:\s*(.+?){end}", text
     )
     detail = found[1].rstrip(".") if found else text.split(". ")[0][:200]
     return (
