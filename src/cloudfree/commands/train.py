@@ -45,11 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cloudfree.training.config import load_config
-    from cloudfree.training.trainer import build_run, check_trainer_args, fit, resolve_resume
+    from cloudfree.training.trainer import build_run, check_config, fit, resolve_resume
 
     overrides = list(args.overrides) + ([f"out_dir={args.out_dir}"] if args.out_dir else [])
     config = load_config(args.config, overrides)
-    check_trainer_args(config["trainer"])  # before any data is read or model built
+    check_config(config)  # every section's keys, before any data is read or model built
     resume = resolve_resume(args.resume, Path(config["out_dir"]), config["task"])
     training = build_run(config)
     last = fit(training, resume)

@@ -86,6 +86,50 @@ def task_kwargs(config: Mapping[str, Any], cls: type) -> dict[str, Any]:
     return kwargs
 
 
+CALLBACK_KEYS = ("checkpoint", "early_stopping", "reduce_lr_on_plateau", "gan_health")
+PLATEAU_KEYS = ("monitor", "mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps")
+
+
+def check_callbacks(cb: Mapping[str, Any]) -> None:
+    """Refuse unknown ``callbacks.`` sections and arguments their classes do not take."""
+    unknown = sorted(k for k in cb if k not in CALLBACK_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown callbacks key(s) {unknown}; valid: {list(CALLBACK_KEYS)}")
+    for key, cls, fixed in (
+        ("checkpoint", ModelCheckpoint, {"dirpath", "save_last", "save_on_train_epoch_end"}),
+        ("early_stopping", EarlyStopping, set()),
+        ("gan_health", GANHealthCheck, set()),
+    ):
+        spec = cb.get(key)
+        if not isinstance(spec, Mapping):
+            continue
+        params = inspect.signature(cls).parameters
+        accepted = sorted(n for n, p in params.items() if p.kind is not p.VAR_KEYWORD and n not in fixed)
+        bad = sorted(k for k in spec if k not in accepted)
+        if bad:
+            raise ConfigError(f"unknown callbacks.{key} key(s) {bad}; {cls.__name__} takes {accepted}")
+    plateau = cb.get("reduce_lr_on_plateau")
+    if isinstance(plateau, Mapping) and (bad := sorted(k for k in plateau if k not in PLATEAU_KEYS)):
+        raise ConfigError(f"unknown callbacks.reduce_lr_on_plateau key(s) {bad}; valid: {list(PLATEAU_KEYS)}")
+
+
+def check_config(config: Mapping[str, Any], data: bool = True) -> None:
+    """Every section's keys against what consumes it, before any data is read or Lightning is built.
+
+    ``model``/``optim`` against the task's signature (nested architecture arguments when the task
+    builds its networks), ``data`` against its type's keys, ``trainer`` against ``lightning.Trainer``,
+    ``callbacks`` against the callback classes (``data=False``: the caller brings its own datasets).
+    Raises :class:`ConfigError` listing the valid keys.
+    """
+    from cloudfree.training.datamodule import check_data_config
+
+    check_trainer_args(config["trainer"])
+    check_callbacks(config["callbacks"])
+    if data:
+        check_data_config(config["data"])
+    task_kwargs(config, task_class(config["task"]))
+
+
 def build_callbacks(config: Mapping[str, Any], task: L.LightningModule, has_val: bool, out_dir: Path) -> list:
     """Checkpointing, resume support, LR monitor, progress bar, early stopping and GAN health check."""
     cb = config["callbacks"]
@@ -132,7 +176,7 @@ class TrainingRun:
 def build_run(config: Mapping[str, Any], datamodule: CloudDataModule | None = None) -> TrainingRun:
     """Seed, build task, data, callbacks, logger and Trainer from a validated config."""
     config = dict(config)
-    check_trainer_args(config["trainer"])
+    check_config(config, data=datamodule is None)
     L.seed_everything(int(config["seed"]), workers=True)
     cls = task_class(config["task"])
     task = cls(**task_kwargs(config, cls))
