@@ -123,11 +123,12 @@ def check_config(config: Mapping[str, Any], data: bool = True) -> None:
     """
     from cloudfree.training.datamodule import check_data_config
 
+    cls = task_class(config["task"])
     check_trainer_args(config["trainer"])
     check_callbacks(config["callbacks"])
     if data:
         check_data_config(config["data"])
-    task_kwargs(config, task_class(config["task"]))
+    task_kwargs(config, cls)
 
 
 def build_callbacks(config: Mapping[str, Any], task: L.LightningModule, has_val: bool, out_dir: Path) -> list:
