@@ -26,14 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from cloudfree.errors import CloudfreeError
+from cloudfree.errors import OutputExistsError
 from cloudfree.raster import Raster
 
 __all__ = ["load_release", "mask_clouds", "open_raster", "remove_clouds"]
 
-
-class OutputExistsError(CloudfreeError, FileExistsError):
-    """The output file exists and ``overwrite`` was not given."""
 
 
 def open_raster(path: str | os.PathLike[str], bands: Any = None, **options: Any) -> Raster:

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from cloudfree.errors import CloudfreeError
 
-class BandError(ValueError):
+
+class BandError(CloudfreeError, ValueError):
     """A band name or band set is unknown, or two band lists do not match."""
 
 

@@ -2,8 +2,9 @@
 
 Each subcommand lives in ``cloudfree.commands.<module>`` and provides ``add_arguments(parser)`` and
 ``run(args) -> int``. Modules are imported only when their subcommand runs, so ``cloudfree info``
-does not pay for importing PyTorch. Input errors (a ``ValueError`` or ``OSError`` raised with a
-message naming the file and the problem) end the command with exit code 2 and a one-line reason.
+does not pay for importing PyTorch. Input errors (a :class:`cloudfree.errors.CloudfreeError`, or a
+``ValueError`` / ``OSError`` raised with a message naming the file and the problem) end the command
+with exit code 2 and a one-line reason; warnings are printed as one line each.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from cloudfree import __version__
+from cloudfree.errors import CloudfreeError, one_line
 
 # name -> (module in cloudfree.commands, one-line help). A closed list: nothing is imported by path.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -68,7 +72,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings reach the terminal as one line, without a source excerpt."""
+    return f"cloudfree: warning: {' '.join(str(message).split())}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; expected failures print ``cloudfree CMD: error: MESSAGE`` and return 2.
+
+    Expected failures are :class:`~cloudfree.errors.CloudfreeError` (and the ``ValueError`` /
+    ``OSError`` that lower layers raise with a message naming the file); anything else is a bug
+    and keeps its traceback. ``CLOUDFREE_DEBUG=1`` shows the traceback of expected failures too.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
@@ -76,15 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return int(_module(args.command).run(args) or 0)
-    except (ValueError, OSError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"cloudfree {args.command}: error: {message}", file=sys.stderr)
+    except (CloudfreeError, ValueError, OSError, KeyError) as exc:
+        if os.environ.get("CLOUDFREE_DEBUG"):
+            raise
+        print(f"cloudfree {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"cloudfree {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":

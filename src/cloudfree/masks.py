@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cloudfree.errors import CloudfreeError
+
 CLEAR, THICK, THIN, SHADOW, NODATA = 0, 1, 2, 3, 255
 CODE_NAMES: dict[int, str] = {CLEAR: "clear", THICK: "thick_cloud", THIN: "thin_cloud", SHADOW: "shadow"}
 CLOUD_CODES: tuple[int, ...] = (THICK, THIN)
@@ -42,7 +44,7 @@ _FOLD: dict[str, dict[int, int]] = {
 }
 
 
-class MaskCodeError(ValueError):
+class MaskCodeError(CloudfreeError, ValueError):
     """A mask holds codes outside 0, 1, 2, 3, 255, or a scheme is unknown."""
 
 

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from cloudfree import bands as bandcat
+from cloudfree.errors import CloudfreeError
 
 
-class NormalizationMismatch(ValueError):
+class NormalizationMismatch(CloudfreeError, ValueError):
     """The data's bands or normalisation do not match what a model was trained with."""
 
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from cloudfree.errors import RasterReadError
+from cloudfree.errors import RadiometryError
 
 QUANTIFICATION = 10000.0
 BASELINE_OFFSET_FROM = (4, 0)
@@ -33,9 +33,6 @@ class Radiometry(StrEnum):
     SAR_LINEAR = "sar_linear"  # Sentinel-1 backscatter, linear power
     LABEL = "label"  # class labels or masks
 
-
-class RadiometryError(RasterReadError):
-    """Pixel values that cannot be the declared radiometric kind (DN read as reflectance, 8-bit ...)."""
 
 
 # A float "reflectance" band whose 99th percentile exceeds this holds DN (reflectance x 10000);

@@ -27,7 +27,7 @@ TINY = [
 ]
 
 
-def test_train_synthetic_config_two_steps(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_train_synthetic_config_two_steps(shared_data: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.chdir(REPO)  # config paths are relative to the repository root
     out = tmp_path / "run"
     code = main(["train", "--config", "configs/pix2pix_synthetic_rgbn.yaml", "--out-dir", str(out), *TINY,
@@ -48,7 +48,7 @@ def test_train_synthetic_config_two_steps(tmp_path: Path, capsys, monkeypatch) -
     assert torch.load(last, weights_only=True)["global_step"] == 8
 
 
-def test_train_bf16_mixed_on_cpu_cyclegan(tmp_path: Path, monkeypatch) -> None:
+def test_train_bf16_mixed_on_cpu_cyclegan(shared_data: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(REPO)
     out = tmp_path / "bf16"
     code = main(["train", "--config", "configs/cyclegan_s1_to_rgb.yaml", "--out-dir", str(out), *TINY,

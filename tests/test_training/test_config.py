@@ -70,6 +70,12 @@ def test_shipped_configs_build_their_task(path: Path) -> None:
     task = cls(**task_kwargs(cfg, cls))
     assert task.task_name == cfg["task"]
     assert task.data_bands  # bands resolved through the catalogue
+
+
+@pytest.mark.parametrize("path", OURS, ids=[p.name for p in OURS])
+def test_shipped_config_scenes_exist(shared_data: Path, path: Path) -> None:
+    """The scenes a shipped config names are in ../shared/data (the real-data tier)."""
+    cfg = load_config(path)
     if cfg["data"]["type"] != "chips":  # chip stores are made by `cloudfree prepare`; scenes must exist
         for key in ("cloudy", "clear", "sar", "mask"):
             if cfg["data"].get(key):

@@ -59,7 +59,7 @@ def test_single_pair_with_sar_values_and_bands(shared_data: Path) -> None:
     assert task.build_target(batch).shape == (3, 3, 32, 32)
 
 
-def test_shipped_single_pair_config_reads_the_slovenia_pair(monkeypatch) -> None:
+def test_shipped_single_pair_config_reads_the_slovenia_pair(shared_data: Path, monkeypatch) -> None:
     monkeypatch.chdir(REPO)
     cfg = load_config(REPO / "configs/pix2pix_single_pair.yaml", ["data.patch=32", "data.samples_per_epoch=4"])
     task = Pix2PixTask(in_bands=cfg["data"]["bands"], use_mask=True, **SMALL)

@@ -32,7 +32,9 @@ TINY = [
 ]
 
 
-def test_multitemporal_config_trains_exports_and_reloads(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_multitemporal_config_trains_exports_and_reloads(
+    shared_data: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.chdir(REPO)  # the config's ../shared/data paths are relative to the repository root
     out = tmp_path / "run"
     assert main(["train", "--config", CONFIG, f"out_dir={out}", *TINY]) == 0

@@ -10,10 +10,12 @@ pystac-client, pystac, planetary-computer and pyarrow come with the optional ext
 ``pip install cloudfree[stac]`` and are imported only where they are needed.
 """
 
+from cloudfree.errors import CloudfreeError
+
 STAC_EXTRA_HINT = "pip install cloudfree[stac]"
 
 
-class MissingExtraError(OSError):
+class MissingExtraError(CloudfreeError, OSError):
     """An optional ``[stac]`` dependency is not installed (an OSError: the CLI reports it in one line)."""
 
 

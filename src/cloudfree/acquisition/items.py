@@ -30,6 +30,7 @@ from affine import Affine
 
 from cloudfree.acquisition.grids import Grid
 from cloudfree.bands import S2_BANDS
+from cloudfree.errors import CloudfreeError
 from cloudfree.radiometry import QUANTIFICATION, offset_for_baseline
 
 Item = dict[str, Any]
@@ -46,7 +47,7 @@ _ASSET_BANDS["b08a"] = "B8A"
 _RES_SUFFIX = re.compile(r"^(?P<name>.+?)_(?P<res>\d+)m$")
 
 
-class ItemError(ValueError):
+class ItemError(CloudfreeError, ValueError):
     """An item lacks what is needed (the message names the item and the property or asset)."""
 
 

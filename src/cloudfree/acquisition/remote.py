@@ -33,21 +33,22 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from cloudfree.acquisition.grids import Grid
+from cloudfree.errors import CloudfreeError
 
 T = TypeVar("T")
 _STATUS = re.compile(r"HTTP (?:response )?code:?\s*(\d{3})", re.IGNORECASE)
 _NOT_RASTER = ("not recognized as", "not a supported file format", "Not a TIFF")
 
 
-class FetchError(OSError):
+class FetchError(CloudfreeError, OSError):
     """An asset could not be read after all retries (item, asset, URL and last reason in the message)."""
 
 
-class AssetAuthError(PermissionError):
+class AssetAuthError(CloudfreeError, PermissionError):
     """The server refused the asset (HTTP 401/403): credentials missing or a signature expired."""
 
 
-class AssetMissingError(FileNotFoundError):
+class AssetMissingError(CloudfreeError, FileNotFoundError):
     """The asset does not exist on the server (HTTP 404)."""
 
 

@@ -26,9 +26,10 @@ from typing import Any
 
 from cloudfree.acquisition import missing_extra
 from cloudfree.acquisition.items import Item, cloud_cover, is_sar
+from cloudfree.errors import CloudfreeError
 
 
-class CatalogError(OSError):
+class CatalogError(CloudfreeError, OSError):
     """A STAC API could not be opened or searched (URL and reason in the message)."""
 
 

@@ -35,10 +35,10 @@ earlier) then supply --prev, --sar and --prev-sar for the multi-temporal model (
 
 Batches: INPUT may be a folder or a quoted glob ('scenes/*.tif') and -o a folder (OUTDIR/);
 --scheduler local:N (N local worker processes) or tcp://HOST:PORT (a running Dask scheduler) runs
-each scene as a Dask task (docs/scaling.md); the model loads once per process; each scene is written atomically to OUTDIR/<name> (provenance beside it),
-finished scenes are skipped on a rerun unless --overwrite, a failing scene is reported and the
-others continue (exit code 1 if any failed). --mask / --sar / --prev / --prev-sar may then be
-folders holding files of the same names.
+each scene as a Dask task (docs/scaling.md); the model loads once per process; each scene is
+written atomically to OUTDIR/<name> (provenance beside it), finished scenes are skipped on a rerun
+unless --overwrite, a failing scene is reported and the others continue (exit code 1 if any
+failed). --mask / --sar / --prev / --prev-sar may then be folders holding files of the same names.
 
 Examples:
   cloudfree remove S2.tif -o clear.tif

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,12 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cloudfree.training.config import load_config
-    from cloudfree.training.trainer import build_run, fit
+    from cloudfree.training.trainer import build_run, check_config, fit, resolve_resume
 
     overrides = list(args.overrides) + ([f"out_dir={args.out_dir}"] if args.out_dir else [])
     config = load_config(args.config, overrides)
+    check_config(config)  # every section's keys, before any data is read or model built
+    resume = resolve_resume(args.resume, Path(config["out_dir"]), config["task"])
     training = build_run(config)
-    last = fit(training, args.resume)
+    last = fit(training, resume)
     if training.trainer.is_global_zero:
         print(f"cloudfree train: checkpoints in {last.parent} (last: {last.name})", file=sys.stderr)
         print(last)

@@ -28,6 +28,7 @@ import json
 import math
 import os
 import shutil
+import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,8 +44,9 @@ from cloudfree.bands import BandError
 from cloudfree.data.pairing import MASK_NODATA, AlignedPair
 from cloudfree.data.splits import SPLITS, check_fractions, split_windows
 from cloudfree.data.tiling import sliding_windows
+from cloudfree.errors import CloudfreeError, DataWarning
 from cloudfree.io import write_mask, write_raster
-from cloudfree.io.atomic import temp_sibling
+from cloudfree.io.atomic import remove_stale_temporaries, temp_sibling
 
 INDEX = "index.csv"
 STORE_INFO = "store.json"
@@ -58,7 +60,7 @@ _FLOAT_COLUMNS = ("left", "bottom", "right", "top", "cloud_fraction", "nodata_fr
 CHIP_DTYPES = ("float32", "uint16")
 
 
-class ChipStoreError(ValueError):
+class ChipStoreError(CloudfreeError, ValueError):
     """A chip store cannot be read, or a pair does not fit the store it is added to."""
 
 
@@ -163,10 +165,12 @@ class ChipStore:
         self.rows: list[dict[str, Any]] = []
         self.info: dict[str, Any] = {"format": STORE_FORMAT, "version": 1, "dtype": dtype}
         self._added: set[str] = set()
+        self._requested: set[str] = set()  # splits asked for with a fraction > 0
 
     # -- transaction -------------------------------------------------------------------------------
     def __enter__(self) -> ChipStore:
         final = self.final
+        remove_stale_temporaries(final)  # after a kill -9: a store moved aside goes back first
         existing = final.is_dir() and (final / INDEX).is_file()
         if final.exists() and not existing and (not final.is_dir() or any(final.iterdir())):
             raise ChipStoreError(f"{final}: exists and is not a chip store (no {INDEX}); choose another --out")
@@ -201,9 +205,31 @@ class ChipStore:
 
     def _commit(self) -> None:
         assert self.staging is not None
+        self._warn_empty_splits()
         (self.staging / STORE_INFO).write_text(json.dumps(self.info, indent=2))
         _write_index(self.rows, self.staging / INDEX)
         replace_dir(self.staging, self.final)
+
+    def empty_splits(self) -> list[str]:
+        """Splits asked for (fraction > 0) that hold no chip in the store, when it holds any."""
+        counts = {name: 0 for name in SPLITS}
+        for row in self.rows:
+            counts[row["split"]] = counts.get(row["split"], 0) + 1
+        if not any(counts.values()):
+            return []
+        return [name for name in SPLITS if name in self._requested and counts[name] == 0]
+
+    def _warn_empty_splits(self) -> None:
+        empty = self.empty_splits()
+        if empty:
+            counts = {name: sum(1 for r in self.rows if r["split"] == name) for name in SPLITS}
+            held = ", ".join(f"{n} {name}" for name, n in counts.items())
+            warnings.warn(
+                f"{self.final}: the {' and '.join(empty)} split(s) are empty ({held} chips): the pairs' common "
+                "area is too small for the split layout; add pairs, use a smaller --patch, or change --split",
+                DataWarning,
+                stacklevel=3,
+            )
 
     # -- adding pairs --------------------------------------------------------------------------------
     def _check_fits(self, pair: AlignedPair, patch: int) -> None:
@@ -266,6 +292,7 @@ class ChipStore:
         if not 0 <= max_nodata <= 1:
             raise ValueError(f"max nodata fraction must be within 0..1, got {max_nodata}")
         check_fractions(split)
+        self._requested |= {name for name, fraction in zip(SPLITS, split, strict=False) if fraction > 0}
         self._check_fits(pair, patch)
         self._remove_scene(pair.scene)
         self._added.add(pair.scene)

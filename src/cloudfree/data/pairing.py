@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from rasterio.windows import Window, from_bounds
 from scipy import ndimage
 
 from cloudfree import bands as bandcat
+from cloudfree.errors import CloudfreeError, DataWarning
 from cloudfree.masks import NODATA, check_codes
 from cloudfree.normalization import Normalization
 from cloudfree.radiometry import Radiometry
@@ -42,9 +44,10 @@ from cloudfree.raster import Raster
 
 MASK_NODATA = NODATA
 SAR_BANDS = ("VV", "VH")
+SUBPIXEL_TOLERANCE = 0.05  # px: shifts below this are rounding in the transforms, not misregistration
 
 
-class PairingError(ValueError):
+class PairingError(CloudfreeError, ValueError):
     """The members of a pair cannot be aligned (no overlap, too small, all nodata, bad mask ...)."""
 
 
@@ -278,6 +281,38 @@ def _pixel_offset(src: Raster, like: Raster) -> tuple[int, int] | None:
     return round(row), round(col)
 
 
+def subpixel_shift(src: Raster, like: Raster) -> tuple[float, float] | None:
+    """The fractional (row, col) offset of ``src``'s grid origin from ``like``'s, in pixels.
+
+    Defined only when both share CRS and pixel size (north-up): then a non-zero result means the two
+    grids are misregistered by part of a pixel, and aligning them resamples one of them. Each part
+    lies in -0.5..0.5. None when the grids are not comparable that way (other CRS or resolution).
+    """
+    if src.crs is None or src.crs != like.crs:
+        return None
+    if src.transform.b or src.transform.d or like.transform.b or like.transform.d:
+        return None
+    a, e = src.transform.a, src.transform.e
+    if not (math.isclose(a, like.transform.a, rel_tol=1e-9) and math.isclose(e, like.transform.e, rel_tol=1e-9)):
+        return None
+    col, row = (src.transform.c - like.transform.c) / a, (src.transform.f - like.transform.f) / e
+    return row - round(row) + 0.0, col - round(col) + 0.0  # + 0.0: no "-0.00" in messages
+
+
+def _check_registration(member: Raster, ref: Raster, role: str, reference: str, max_shift: float | None) -> None:
+    """Warn (or refuse above ``max_shift`` px) when ``member`` is off ``ref``'s grid by part of a pixel."""
+    shift = subpixel_shift(member, ref)
+    if shift is None or max(abs(shift[0]), abs(shift[1])) <= SUBPIXEL_TOLERANCE:
+        return
+    text = (
+        f"{member.source} ({role}) is shifted by {round(shift[0], 2) + 0.0:+.2f} rows, "
+        f"{round(shift[1], 2) + 0.0:+.2f} columns against the pixel grid of {ref.source} ({reference})"
+    )
+    if max_shift is not None and max(abs(shift[0]), abs(shift[1])) > max_shift:
+        raise PairingError(f"{text}: more than the allowed {max_shift} px; check the georeferencing of both files")
+    warnings.warn(f"{text}: resampled onto it (bilinear); check the georeferencing", DataWarning, stacklevel=3)
+
+
 def _shifted(src: Raster, like: Raster, row: int, col: int) -> Raster:
     """``src`` on ``like``'s grid when the grids differ by whole pixels: a copy, no resampling."""
     fill = MASK_NODATA if src.radiometry is Radiometry.LABEL else 0
@@ -343,6 +378,7 @@ def align_pair(
     bands: str | tuple[str, ...] | None = None,
     min_size: int = 1,
     scene: str | None = None,
+    max_shift: float | None = None,
 ) -> AlignedPair:
     """Validate, align, convert and crop the members of one pair onto the reference's grid.
 
@@ -356,6 +392,9 @@ def align_pair(
         bands: keep only these optical bands (names, aliases or a band-set name such as ``rgbn``).
         min_size: the common valid area must be at least this many pixels on each side (the patch).
         scene: identifier of the pair; default from the cloudy file's name.
+        max_shift: members on the reference's CRS and pixel size but off its grid by part of a
+            pixel (sub-pixel misregistration) are resampled with a :class:`DataWarning` giving the
+            shift; with ``max_shift`` (pixels) a larger shift is refused instead.
 
     Raises:
         BandError: unknown band names, or band sets that differ between cloudy and clear.
@@ -385,6 +424,7 @@ def align_pair(
         if member.same_grid(ref):
             aligned[role] = member.window(win)
         else:
+            _check_registration(member, ref, role, reference, max_shift)
             method = Resampling.nearest if member.radiometry is Radiometry.LABEL else Resampling.bilinear
             aligned[role] = reproject_onto(member, grid, method)
 

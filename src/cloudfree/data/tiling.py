@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from rasterio.windows import Window
 
+from cloudfree.errors import CloudfreeError
 
-class TilingError(ValueError):
+
+class TilingError(CloudfreeError, ValueError):
     """The image cannot be cut into windows of the requested size."""
 
 

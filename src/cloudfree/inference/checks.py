@@ -24,16 +24,8 @@ from pathlib import Path
 from rasterio.warp import transform_bounds
 from rasterio.windows import from_bounds
 
-from cloudfree.errors import CloudfreeError
+from cloudfree.errors import GridMismatchError, OutputExistsError
 from cloudfree.io.geotiff import RasterInfo, open_info
-
-
-class GridMismatchError(CloudfreeError, ValueError):
-    """A side input does not lie on (or cannot be brought onto) the grid of the scene it serves."""
-
-
-class OutputExistsError(CloudfreeError, FileExistsError):
-    """The output already exists (pass ``overwrite``) or would replace an input (never allowed)."""
 
 
 def grid_text(info: RasterInfo) -> str:

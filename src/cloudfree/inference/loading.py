@@ -18,15 +18,12 @@ from safetensors.torch import load_file
 from torch import nn
 
 from cloudfree import models
-from cloudfree.errors import CloudfreeError
+from cloudfree.errors import ReleaseError
 from cloudfree.models.release import WEIGHTS_DIR, ReleaseConfig, load_release, resolve_release_dir
 
 DEFAULT_MODEL = "default-rgbn"
 REMOVAL_KINDS = ("removal", "diffusion")
 
-
-class ReleaseError(CloudfreeError, ValueError):
-    """A release that cannot serve cloud removal (missing, not a removal model, broken config)."""
 
 
 def resolve_model(model: str | os.PathLike[str] | None) -> str:

@@ -39,6 +39,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from cloudfree import bands as bandcat
+from cloudfree.errors import CloudfreeError
 from cloudfree.io.geotiff import band_names_of, open_info, read_raster
 from cloudfree.io.writer import WindowedCOGWriter
 from cloudfree.masks import NODATA, MaskSummary
@@ -50,11 +51,11 @@ _L2A = re.compile(r"MSIL2A|LEVEL[-_ ]?2A|\bL2A\b|\bBOA\b", re.IGNORECASE)
 _L1C = re.compile(r"MSIL1C|LEVEL[-_ ]?1C|\bL1C\b|\bTOA\b", re.IGNORECASE)
 
 
-class MissingExtraError(ImportError, ValueError):
+class MissingExtraError(CloudfreeError, ImportError, ValueError):
     """An optional dependency is not installed (the message says which extra to install)."""
 
 
-class ProductLevelError(ValueError):
+class ProductLevelError(CloudfreeError, ValueError):
     """The input is not the processing level a method needs (s2cloudless needs L1C, not L2A)."""
 
 

@@ -7,8 +7,17 @@ list of modules below is the whole set: a config or a ``config.json`` can only n
 from __future__ import annotations
 
 import importlib
+import inspect
+from typing import Any
 
 from torch import nn
+
+from cloudfree.errors import CloudfreeError
+
+
+class ArchitectureError(CloudfreeError, ValueError):
+    """An architecture name is not in the registry, or its arguments do not fit the class."""
+
 
 # module -> class names it defines. Closed list, edited only in code.
 _MODEL_MODULES: dict[str, tuple[str, ...]] = {
@@ -37,10 +46,33 @@ def registry() -> dict[str, type[nn.Module]]:
     return out
 
 
-def build_model(architecture: str, arguments: dict) -> nn.Module:
-    """Instantiate a registered architecture with keyword arguments (from a config)."""
+def build_model(architecture: str, arguments: dict[str, Any], source: str = "config") -> nn.Module:
+    """Instantiate a registered architecture with keyword arguments (from a config).
+
+    Unknown names and arguments that do not fit the class's signature are refused with an
+    :class:`ArchitectureError` naming ``source``, the offending keys and the accepted ones.
+    """
     models = registry()
-    key = architecture.lower()
+    key = str(architecture).lower()
     if key not in models:
-        raise ValueError(f"unknown model architecture {architecture!r}; known: {sorted(models)}")
-    return models[key](**arguments)
+        raise ArchitectureError(f"{source}: unknown model architecture {architecture!r}; known: {sorted(models)}")
+    if not isinstance(arguments, dict):
+        raise ArchitectureError(f"{source}: arguments of {architecture!r} must be a mapping, got {arguments!r}")
+    cls = models[key]
+    params = inspect.signature(cls).parameters
+    accepted = sorted(n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    unknown = [] if open_ended else sorted(k for k in arguments if k not in accepted)
+    missing = sorted(n for n in accepted if params[n].default is inspect.Parameter.empty and n not in arguments)
+    if unknown or missing:
+        what = "; ".join(
+            part
+            for part in (f"unexpected argument(s) {unknown}" if unknown else "",
+                         f"missing argument(s) {missing}" if missing else "")
+            if part
+        )  # fmt: skip
+        raise ArchitectureError(f"{source}: {architecture!r} {what}; it takes {accepted}")
+    try:
+        return cls(**arguments)
+    except (TypeError, ValueError) as exc:
+        raise ArchitectureError(f"{source}: cannot build {architecture!r} from {arguments}: {exc}") from exc

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,17 @@ from torch import nn
 
 from cloudfree import __version__
 from cloudfree import bands as bandcat
+from cloudfree.errors import CloudfreeError, ReleaseError, one_line
 from cloudfree.io.atomic import atomic_path
 from cloudfree.models import build_model
 from cloudfree.normalization import Normalization, NormalizationMismatch
 
 FORMAT = "cloudfree-release/1"
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+class ReleaseNotFoundError(CloudfreeError, FileNotFoundError):
+    """A release name or folder does not exist, or lacks one of its two files."""
 
 
 @dataclass
@@ -83,17 +88,30 @@ class ReleaseConfig:
         return json.dumps(d, indent=2)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "config.json") -> ReleaseConfig:
+    def from_dict(cls, d: Any, source: str = "config.json") -> ReleaseConfig:
+        """The config from a parsed ``config.json``; anything malformed is a :class:`ReleaseError`."""
+        if not isinstance(d, dict):
+            raise ReleaseError(f"{source}: not a cloudfree release (a JSON object is expected, got {type(d).__name__})")
         if d.get("format") != FORMAT:
-            raise ValueError(f"{source}: not a cloudfree release (format {d.get('format')!r}, expected {FORMAT!r})")
-        known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
+            raise ReleaseError(f"{source}: not a cloudfree release (format {d.get('format')!r}, expected {FORMAT!r})")
+        fields = cls.__dataclass_fields__
+        unknown = sorted(set(d) - set(fields))
         if unknown:
-            raise ValueError(f"{source}: unknown release fields {sorted(unknown)}")
+            raise ReleaseError(f"{source}: unknown release fields {unknown}; known: {sorted(fields)}")
+        required = [n for n, f in fields.items() if f.default is MISSING and f.default_factory is MISSING]
+        missing = [n for n in required if n not in d]
+        if missing:
+            raise ReleaseError(f"{source}: release fields {missing} are missing")
         d = dict(d)
-        for key in ("in_bands", "sar_bands"):
-            d[key] = tuple(bandcat.canonical(b) for b in d.get(key, ()))
-        d["out_bands"] = tuple(d["out_bands"])
+        try:
+            for key in ("in_bands", "sar_bands"):
+                d[key] = tuple(bandcat.canonical(b) for b in d.get(key, ()))
+            d["out_bands"] = tuple(str(b) for b in d["out_bands"])
+        except TypeError as exc:
+            raise ReleaseError(f"{source}: band lists must be lists of names ({exc})") from exc
+        for key in ("arguments", "normalization", "extra"):
+            if not isinstance(d.get(key, {}), dict):
+                raise ReleaseError(f"{source}: {key!r} must be a JSON object, got {d[key]!r}")
         return cls(**d)
 
     def check_inputs(
@@ -117,7 +135,7 @@ def resolve_release_dir(name_or_path: str | os.PathLike[str]) -> Path:
     if packaged.is_dir():
         return packaged
     available = sorted(p.name for p in WEIGHTS_DIR.iterdir() if p.is_dir()) if WEIGHTS_DIR.is_dir() else []
-    raise FileNotFoundError(
+    raise ReleaseNotFoundError(
         f"model {str(name_or_path)!r} is neither a release directory nor a packaged default; defaults: {available}"
     )
 
@@ -153,17 +171,27 @@ def load_release(
     cfg_path, weights_path = directory / "config.json", directory / "model.safetensors"
     for p in (cfg_path, weights_path):
         if not p.exists():
-            raise FileNotFoundError(f"{directory}: release is missing {p.name}")
+            raise ReleaseNotFoundError(f"{directory}: release is missing {p.name}")
     try:
         raw = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{cfg_path}: not valid JSON ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReleaseError(f"{cfg_path}: not valid JSON ({exc})") from exc
     config = ReleaseConfig.from_dict(raw, str(cfg_path))
-    model = build_model(config.architecture, config.arguments)
-    state = load_file(str(weights_path), device=str(device))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    model = build_model(config.architecture, config.arguments, source=str(cfg_path))
+    try:
+        state = load_file(str(weights_path), device=str(device))
+    except Exception as exc:  # safetensors raises its own SafetensorError (and OSError, ValueError ...)
+        raise ReleaseError(
+            f"{weights_path}: not a safetensors file ({one_line(exc)}); releases hold weights in safetensors only"
+        ) from exc
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # tensor shapes that do not fit the architecture's arguments
+        raise ReleaseError(
+            f"{weights_path}: weights do not fit {config.architecture} {config.arguments}: {one_line(exc)[:300]}"
+        ) from exc
     if missing or unexpected:
-        raise ValueError(
+        raise ReleaseError(
             f"{weights_path}: weights do not fit {config.architecture}: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}"
         )

@@ -41,6 +41,8 @@ from typing import Any
 
 import yaml
 
+from cloudfree.errors import CloudfreeError
+
 SECTIONS = ("task", "model", "optim", "data", "trainer", "callbacks", "seed", "out_dir")
 
 DEFAULTS: dict[str, Any] = {
@@ -69,7 +71,7 @@ def numbers(value: Any) -> Any:
     return value
 
 
-class ConfigError(ValueError):
+class ConfigError(CloudfreeError, ValueError):
     """A config file or override is malformed; the message names the file or key."""
 
 

@@ -57,9 +57,70 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cloudfree import bands as bandcat
+from cloudfree.training.config import ConfigError
 
 DATA_TYPES = ("chips", "single_pair", "synthetic", "timeseries")
 VAL_SEED_OFFSET = 1_000_003
+
+# The keys each data.type reads (the builders below); anything else is refused by check_data_config.
+COMMON_KEYS = ("type", "bands", "patch", "batch_size", "val_batch_size", "num_workers", "augment")
+DATA_KEYS: dict[str, tuple[str, ...]] = {
+    "chips": ("store", "train_split", "val_split"),
+    "single_pair": (
+        "cloudy", "clear", "sar", "mask", "cloudy_bands", "clear_bands", "sar_bands", "reference",
+        "samples_per_epoch", "val_samples",
+    ),
+    "synthetic": ("scenes", "scene_bands", "val_scenes", "simulator", "samples_per_epoch", "val_samples"),
+    "timeseries": (
+        "root", "sequences", "max_cloud", "max_gap_days", "simulator", "samples_per_epoch", "max_nodata",
+        "val_root", "val_sequences", "val_samples",
+    ),
+}  # fmt: skip
+
+
+def _check_arguments(spec: Any, cls: type, where: str) -> None:
+    """Refuse keys of a mapping that ``cls``'s constructor does not take (``where`` names the config key)."""
+    import inspect
+
+    if not isinstance(spec, Mapping):
+        return
+    params = inspect.signature(cls).parameters
+    accepted = sorted(n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    unknown = sorted(k for k in spec if k not in accepted)
+    if unknown:
+        raise ConfigError(f"unknown {where} key(s) {unknown}; {cls.__name__} takes {accepted}")
+
+
+def check_data_config(cfg: Mapping[str, Any]) -> None:
+    """Refuse an unknown ``data.type`` and keys that its builder does not read, listing the valid ones.
+
+    ``augment`` and ``simulator`` mappings are checked against ``PairedAugment`` and ``CloudSimulator``.
+    """
+    import difflib
+
+    from cloudfree.data.augment import PairedAugment
+    from cloudfree.data.synthetic_clouds import CloudSimulator
+
+    kind = cfg.get("type")
+    if kind not in DATA_KEYS:
+        raise ConfigError(f"unknown data.type {kind!r}; expected one of {list(DATA_TYPES)}")
+    valid = sorted({*COMMON_KEYS, *DATA_KEYS[kind]})
+    unknown = sorted(k for k in cfg if k not in valid)
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, valid, n=1)
+            other = [t for t, keys in DATA_KEYS.items() if key in keys]
+            if key == "root" and kind == "chips":
+                hints.append("a chip store is data.store")
+            elif close:
+                hints.append(f"{key} -> {close[0]}?")
+            elif other:
+                hints.append(f"{key} belongs to data.type {' / '.join(other)}")
+        hint = f" ({'; '.join(hints)})" if hints else ""
+        raise ConfigError(f"unknown data key(s) {unknown} for data.type {kind!r}{hint}; valid keys: {valid}")
+    _check_arguments(cfg.get("augment"), PairedAugment, "data.augment")
+    _check_arguments(cfg.get("simulator"), CloudSimulator, "data.simulator")
 
 
 def make_augment(spec: Mapping[str, Any] | bool | None) -> Any:
@@ -221,10 +282,8 @@ BUILDERS = {"chips": _chips, "single_pair": _single_pair, "synthetic": _syntheti
 
 def build_datasets(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int = 0) -> tuple[Dataset, Dataset | None]:
     """Training and (optional) validation datasets of ``data.type``, returning ``bands`` in order."""
-    kind = cfg.get("type")
-    if kind not in BUILDERS:
-        raise ValueError(f"unknown data.type {kind!r}; expected one of {list(DATA_TYPES)}")
-    return BUILDERS[kind](cfg, tuple(bands), int(seed))
+    check_data_config(cfg)
+    return BUILDERS[cfg["type"]](cfg, tuple(bands), int(seed))
 
 
 def hash_seed(seed: int, epoch: int) -> int:

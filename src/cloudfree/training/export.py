@@ -11,18 +11,38 @@ normalisation, radiometry, version).
 from __future__ import annotations
 
 import os
-import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from cloudfree.errors import CloudfreeError, one_line
 from cloudfree.models.release import ReleaseConfig, save_release
 from cloudfree.tasks import task_class
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CloudfreeError, ValueError):
     """A file is not a readable cloudfree training checkpoint."""
+
+
+def refusal(exc: BaseException) -> str:
+    """Why a checkpoint was refused, without torch's advice to load it unsafely.
+
+    ``torch.load(weights_only=True)`` explains a refusal with two ways to load the file anyway
+    (``weights_only=False`` among them); for a file of unknown origin that is exactly what must not
+    be done, so only the unpickler's own reason (e.g. ``Unsupported global: GLOBAL os.system``) is kept.
+    """
+    text = one_line(exc)
+    end = r"(?:\.?\s+Please|\s+Check the|$)"  # torch's advice follows: allow-listing, weights_only=False
+    found = re.search(rf"((?:Trying to load unsupported|Unsupported global).+?){end}", text) or re.search(
+        rf"WeightsUnpickler error:\s*(.+?){end}", text
+    )
+    detail = found[1].rstrip(".") if found else text.split(". ")[0][:200]
+    return (
+        f"not a cloudfree checkpoint, or an untrusted one (the tensor-only reader refused it: {detail}); "
+        "checkpoints are read as tensors and plain data only, re-create it with `cloudfree train`"
+    )
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -32,8 +52,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise FileNotFoundError(f"{p}: checkpoint does not exist")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
-        raise CheckpointError(f"{p}: not a readable training checkpoint (weights-only load failed: {exc})") from exc
+    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, zipfile errors, OSError ...
+        raise CheckpointError(f"{p}: {refusal(exc)}") from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{p}: not a Lightning checkpoint (no state_dict)")
     if not ckpt.get("cloudfree_task"):

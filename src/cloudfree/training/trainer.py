@@ -25,6 +25,7 @@ Resuming (``resume="auto"`` or a path) hands the checkpoint to Lightning (``ckpt
 from __future__ import annotations
 
 import contextlib
+import difflib
 import inspect
 import sys
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ from cloudfree.tasks import task_class
 from cloudfree.tasks.callbacks import GANHealthCheck, RNGStateCallback
 from cloudfree.training.config import ConfigError, dump_config
 from cloudfree.training.datamodule import CloudDataModule, EpochCallback
+from cloudfree.training.export import CheckpointError, read_checkpoint
 
 CHECKPOINT_DIR = "checkpoints"
 DDP_NAMES = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_find_unused_parameters_true"}
@@ -82,6 +84,51 @@ def task_kwargs(config: Mapping[str, Any], cls: type) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"task {config['task']!r} has no argument(s) {unknown}; it takes {sorted(params)}")
     return kwargs
+
+
+CALLBACK_KEYS = ("checkpoint", "early_stopping", "reduce_lr_on_plateau", "gan_health")
+PLATEAU_KEYS = ("monitor", "mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps")
+
+
+def check_callbacks(cb: Mapping[str, Any]) -> None:
+    """Refuse unknown ``callbacks.`` sections and arguments their classes do not take."""
+    unknown = sorted(k for k in cb if k not in CALLBACK_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown callbacks key(s) {unknown}; valid: {list(CALLBACK_KEYS)}")
+    for key, cls, fixed in (
+        ("checkpoint", ModelCheckpoint, {"dirpath", "save_last", "save_on_train_epoch_end"}),
+        ("early_stopping", EarlyStopping, set()),
+        ("gan_health", GANHealthCheck, set()),
+    ):
+        spec = cb.get(key)
+        if not isinstance(spec, Mapping):
+            continue
+        params = inspect.signature(cls).parameters
+        accepted = sorted(n for n, p in params.items() if p.kind is not p.VAR_KEYWORD and n not in fixed)
+        bad = sorted(k for k in spec if k not in accepted)
+        if bad:
+            raise ConfigError(f"unknown callbacks.{key} key(s) {bad}; {cls.__name__} takes {accepted}")
+    plateau = cb.get("reduce_lr_on_plateau")
+    if isinstance(plateau, Mapping) and (bad := sorted(k for k in plateau if k not in PLATEAU_KEYS)):
+        raise ConfigError(f"unknown callbacks.reduce_lr_on_plateau key(s) {bad}; valid: {list(PLATEAU_KEYS)}")
+
+
+def check_config(config: Mapping[str, Any], data: bool = True) -> None:
+    """Every section's keys against what consumes it, before any data is read or Lightning is built.
+
+    ``model``/``optim`` against the task's signature (nested architecture arguments when the task
+    builds its networks), ``data`` against its type's keys, ``trainer`` against ``lightning.Trainer``,
+    ``callbacks`` against the callback classes (``data=False``: the caller brings its own datasets).
+    Raises :class:`ConfigError` listing the valid keys.
+    """
+    from cloudfree.training.datamodule import check_data_config
+
+    cls = task_class(config["task"])
+    check_trainer_args(config["trainer"])
+    check_callbacks(config["callbacks"])
+    if data:
+        check_data_config(config["data"])
+    task_kwargs(config, cls)
 
 
 def build_callbacks(config: Mapping[str, Any], task: L.LightningModule, has_val: bool, out_dir: Path) -> list:
@@ -130,6 +177,7 @@ class TrainingRun:
 def build_run(config: Mapping[str, Any], datamodule: CloudDataModule | None = None) -> TrainingRun:
     """Seed, build task, data, callbacks, logger and Trainer from a validated config."""
     config = dict(config)
+    check_config(config, data=datamodule is None)
     L.seed_everything(int(config["seed"]), workers=True)
     cls = task_class(config["task"])
     task = cls(**task_kwargs(config, cls))
@@ -137,9 +185,6 @@ def build_run(config: Mapping[str, Any], datamodule: CloudDataModule | None = No
         datamodule = CloudDataModule.from_config(config["data"], task, int(config["seed"]))
     out_dir = Path(config["out_dir"])
     trainer_args = {"num_sanity_val_steps": 0, **dict(config["trainer"])}
-    for reserved in ("callbacks", "logger", "default_root_dir"):
-        if reserved in trainer_args:
-            raise ConfigError(f"trainer.{reserved} is set by cloudfree; use the callbacks section / out_dir")
     if trainer_args.get("strategy") in DDP_NAMES and not task.automatic_optimization:
         # a GAN step backpropagates through the generator and the discriminator separately, so each
         # backward leaves some parameters unused: DDP must be told to expect that
@@ -153,22 +198,47 @@ def build_run(config: Mapping[str, Any], datamodule: CloudDataModule | None = No
     return TrainingRun(config, task, datamodule, trainer, out_dir)
 
 
-def resolve_resume(resume: str | None, out_dir: Path) -> str | None:
-    """``None`` (fresh run), ``"auto"`` (``out_dir/checkpoints/last.ckpt`` if present) or a checkpoint path."""
+def resolve_resume(resume: str | None, out_dir: Path, task: str | None = None) -> str | None:
+    """``None`` (fresh run), ``"auto"`` (``out_dir/checkpoints/last.ckpt`` if present) or a checkpoint path.
+
+    The checkpoint is read once with ``weights_only=True`` before Lightning sees it, so a file that
+    holds code, is not a cloudfree checkpoint, or (with ``task``) belongs to another task is refused
+    with a :class:`~cloudfree.training.export.CheckpointError` naming it.
+    """
     if not resume:
         return None
     if resume == "auto":
         last = out_dir / CHECKPOINT_DIR / LAST
-        return str(last) if last.is_file() else None
-    path = Path(resume)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint to resume from does not exist")
+        if not last.is_file():
+            return None
+        path = last
+    else:
+        path = Path(resume)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: checkpoint to resume from does not exist")
+    ckpt = read_checkpoint(path)
+    if task is not None and ckpt["cloudfree_task"] != task:
+        raise CheckpointError(f"{path}: checkpoint of task {ckpt['cloudfree_task']!r}, the config trains {task!r}")
     return str(path)
+
+
+def check_trainer_args(args: Mapping[str, Any]) -> None:
+    """Refuse ``trainer.`` keys that ``lightning.Trainer`` does not take, before Lightning sees them."""
+    params = inspect.signature(L.Trainer.__init__).parameters
+    accepted = sorted(n for n, p in params.items() if n != "self" and p.kind is not p.VAR_KEYWORD)
+    for reserved in ("callbacks", "logger", "default_root_dir"):
+        if reserved in args:
+            raise ConfigError(f"trainer.{reserved} is set by cloudfree; use the callbacks section / out_dir")
+    unknown = sorted(k for k in args if k not in accepted)
+    if unknown:
+        hints = [f"{k} -> {m[0]}" for k in unknown if (m := difflib.get_close_matches(k, accepted, n=1))]
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise ConfigError(f"unknown trainer key(s) {unknown}{hint}; lightning.Trainer takes {accepted}")
 
 
 def fit(run: TrainingRun, resume: str | None = None) -> Path:
     """Train (or resume) and return the path of ``last.ckpt``."""
-    ckpt = resolve_resume(resume, run.out_dir)
+    ckpt = resolve_resume(resume, run.out_dir, run.config.get("task"))
     run.out_dir.mkdir(parents=True, exist_ok=True)
     if run.trainer.is_global_zero:
         with atomic_path(run.out_dir / "config.yaml") as tmp:
