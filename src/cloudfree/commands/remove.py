@@ -8,7 +8,8 @@ the most informative source first:
      --series-masks is not given); pixels no date sees clear are then filled by the model;
   2. --sar S1.tif with a SAR-capable release (--model): SAR-optical fusion; the multi-temporal
      S1+S2 release takes --prev S2_T0.tif --sar S1_T1.tif --prev-sar S1_T0.tif;
-  3. otherwise the single-date model (--model NAME|DIR; default: the packaged default-rgbn).
+  3. otherwise the single-date model (--model NAME|DIR; default: the packaged default-l1c13 when
+     the scene has all 13 L1C bands, else default-rgbn).
 The choice and the reason are printed and recorded in the output's tags. --method model forces the
 model; --method gapfill|least-cloudy|mosaic|median runs a temporal baseline alone (no model).
 
@@ -82,7 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--write-mask", help="write the mask that was used here (uint8 codes)")
     o.add_argument("--uncertainty", help="write the diffusion sample spread (std, reflectance) here")
     g = parser.add_argument_group("model")
-    g.add_argument("--model", help="release name or directory (default: the packaged default-rgbn)")
+    g.add_argument(
+        "--model", help="release name or directory (default: default-l1c13 for 13-band L1C scenes, else default-rgbn)"
+    )
     g.add_argument("--sar", help="Sentinel-1 (VV, VH dB) at the scene's date, for SAR-capable models (reprojected)")
     g.add_argument("--prev", help="earlier clear Sentinel-2 image, for the multi-temporal S1+S2 model (reprojected)")
     g.add_argument("--prev-sar", help="Sentinel-1 at the --prev date, for the multi-temporal model (reprojected)")

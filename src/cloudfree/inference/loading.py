@@ -11,19 +11,29 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from cloudfree import bands as bandcat
 from cloudfree import models
 from cloudfree.errors import ReleaseError
 from cloudfree.models.release import WEIGHTS_DIR, ReleaseConfig, load_release, resolve_release_dir
 
 DEFAULT_MODEL = "default-rgbn"
+L1C13_MODEL = "default-l1c13"
 REMOVAL_KINDS = ("removal", "diffusion")
 
+
+def default_model_for(band_names: Sequence[str]) -> str:
+    """The packaged default that uses the most of a scene's bands: ``default-l1c13`` when the scene
+    has all 13 Level-1C bands (and that model is packaged), else ``default-rgbn``."""
+    if set(bandcat.resolve("l1c13")) <= set(band_names) and (WEIGHTS_DIR / L1C13_MODEL).is_dir():
+        return L1C13_MODEL
+    return DEFAULT_MODEL
 
 
 def resolve_model(model: str | os.PathLike[str] | None) -> str:

@@ -70,8 +70,9 @@ class Remover:
         self.options.check()
         self.log = log or _stderr
         self.device = self.options.device or loading.default_device()
-        self._config: ReleaseConfig | None = None
-        self._net: nn.Module | None = None
+        self._default: str | None = None  # packaged default picked for the current scene's bands
+        self._configs: dict[str, ReleaseConfig] = {}
+        self._nets: dict[str, nn.Module] = {}
         self.loads = 0
         self.defaults = dict(defaults or {})
 
@@ -79,9 +80,14 @@ class Remover:
     @property
     def config(self) -> ReleaseConfig:
         """The release's config (``config.json`` only; no weights)."""
-        if self._config is None:
-            self._config = loading.read_config(loading.resolve_model(self.model))
-        return self._config
+        name = self._name()
+        if name not in self._configs:
+            self._configs[name] = loading.read_config(name)
+        return self._configs[name]
+
+    def _name(self) -> str:
+        """The release in use: the one asked for, else the packaged default for the scene's bands."""
+        return loading.resolve_model(self.model if self.model is not None else self._default)
 
     def _config_or_none(self) -> ReleaseConfig | None:
         try:
@@ -94,10 +100,11 @@ class Remover:
     @property
     def net(self) -> nn.Module:
         """The network, loaded on first use and kept for every later scene."""
-        if self._net is None:
-            self._net, self._config = loading.load_model(loading.resolve_model(self.model), self.device)
+        name = self._name()
+        if name not in self._nets:
+            self._nets[name], self._configs[name] = loading.load_model(name, self.device)
             self.loads += 1
-        return self._net
+        return self._nets[name]
 
     # -- one scene ---------------------------------------------------------------------------
     def __call__(
@@ -121,6 +128,8 @@ class Remover:
         opt, src, out = self.options, Path(input), Path(output)
         info = input_info(src, opt.bands, dn_offset=opt.dn_offset)
         names = band_names_of(info, opt.bands)
+        if self.model is None:
+            self._default = loading.default_model_for(names)
         mask_file = None if mask is None or str(mask) in (AUTO, THRESHOLD) else Path(mask)
         side = [mask_file, sar, prev, prev_sar, *series, *(series_masks or [])]
         prov = resolve_path(provenance, out)
