@@ -302,10 +302,10 @@ def _s2cloudless(src, dst, lvl, summary, bands, dn_offset, progress) -> None:
     from cloudfree.masking.s2cloudless_adapter import S2Cloudless, s2cloudless_scene
 
     detector = S2Cloudless(level=lvl)
-    result = s2cloudless_scene(src, dst, detector, bands=bands, dn_offset=dn_offset, progress=progress)
+    result = s2cloudless_scene(
+        src, dst, detector, bands=bands, dn_offset=dn_offset, progress=progress, tags=summary.tags
+    )
     summary.codes, summary.counts = result.codes, result.counts
-    with rasterio.open(dst, "r+") as ds:  # record the choice next to s2cloudless's own tags
-        ds.update_tags(**summary.tags)
 
 
 def _windowed(src, dst, band_index, halo, fn, summary, progress, tags=None, window: int = 1024) -> None:

@@ -3,8 +3,9 @@
 Methods (``cloudfree mask --method``):
 
 * ``csmask``: ukis-csmask (:mod:`.csmask`), U-Nets trained on real hand-labelled clouds and
-  shadows; needs B02, B03, B04, B08 (4-band model), better with B11, B12 too (6-band model); a
-  Level-1C or a Level-2A model. The default whenever the input has the four 10 m bands.
+  shadows; needs B02, B03, B04, B08 (4-band model); with B11, B12 too, the 6-band and 4-band
+  models averaged (``csmask-4+6band-*``, see :class:`~.csmask.CsmaskModel` for why); a Level-1C
+  or a Level-2A model. The default whenever the input has the four 10 m bands.
 * ``unet``: cloudfree's own mask model (``default-mask`` or ``--model DIR``). ``auto`` picks it
   only when its release says it may (``extra.auto_eligible``: it has been shown close to the
   teacher on held-out real scenes); see its model card.
@@ -69,6 +70,8 @@ def product_level(
         return "L2A", "it carries an SCL band"
     if "B10" in band_names:
         return "L1C", "it carries B10 (absent from L2A)"
+    if {"B01", "B09", "B8A", "B11", "B12"} <= set(band_names):
+        return "L2A", "it has the full band set without B10 (the L2A band set)"
     return None, "level not recorded"
 
 
@@ -84,8 +87,8 @@ def choose_method(band_names: Sequence[str], product_level: str | None, unet_eli
     if unet_eligible and set(CSMASK_BANDS[4]) <= names:
         return "unet", "the own distilled mask model is released as close to ukis-csmask and faster"
     if set(CSMASK_BANDS[6]) <= names:
-        model = CsmaskModel(6, level or "L1C")
-        return model.name, _reason("B02,B03,B04,B08,B11,B12 present: the 6-band model", level)
+        model = CsmaskModel(6, level or "L1C", ensemble=True)
+        return model.name, _reason("B02,B03,B04,B08,B11,B12 present: the 6- and 4-band models averaged", level)
     if set(CSMASK_BANDS[4]) <= names:
         model = CsmaskModel(4, level or "L1C")
         return model.name, _reason("B02,B03,B04,B08 present without both SWIR bands: the 4-band model", level)
@@ -107,7 +110,9 @@ def _reason(what: str, level: str | None) -> str:
 
 def csmask_model_of(method: str) -> CsmaskModel:
     """The :class:`CsmaskModel` named by ``csmask-<n>band-<level>``."""
-    m = re.fullmatch(r"csmask-([46])band-(L1C|L2A)", method)
+    m = re.fullmatch(r"csmask-(4|6|4\+6)band-(L1C|L2A)", method)
     if not m:
-        raise MaskMethodError(f"not a ukis-csmask model name: {method!r} (expected e.g. csmask-6band-L1C)")
-    return CsmaskModel(int(m.group(1)), m.group(2))
+        raise MaskMethodError(
+            f"not a ukis-csmask model name: {method!r} (expected e.g. csmask-4band-L1C, csmask-4+6band-L2A)"
+        )
+    return CsmaskModel(6 if "6" in m.group(1) else 4, m.group(2), ensemble=m.group(1) == "4+6")

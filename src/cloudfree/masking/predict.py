@@ -109,8 +109,14 @@ class MaskModel:
             t = prepare_input(torch.from_numpy(np.ascontiguousarray(x)).to(self.device), self.norm, self.preprocess)
             return torch.softmax(self.model(t).float(), dim=1).cpu().numpy()
 
-    def predict_raster(self, raster: Raster, band: int = 512, halo: int = 64) -> np.ndarray:
-        """Mask codes ``(h, w)`` uint8 of an in-memory Raster (row bands of ``band`` px with ``halo`` px context)."""
+    def predict_raster(self, raster: Raster, tile: int = 512, overlap: int = 64, batch_size: int = 1) -> np.ndarray:
+        """Mask codes ``(h, w)`` uint8 of an in-memory Raster.
+
+        The network is fully convolutional, so the raster runs in row bands of ``tile`` rows (full
+        width) with ``overlap`` rows of context above and below; ``batch_size`` is accepted for
+        compatibility and unused.
+        """
+        band, halo = max(int(tile), 32), max(int(overlap), 0)
         x = raster.select(self.in_bands).to_reflectance().data.astype(np.float32)
         x = np.where(raster.valid[None], np.nan_to_num(x, nan=0.0), 0.0).astype(np.float32)
         h, w = raster.height, raster.width
@@ -136,18 +142,32 @@ def _pad32(x: np.ndarray) -> np.ndarray:
 def csmask_raster(raster: Raster, model_name: str = "csmask", level: str | None = None) -> np.ndarray:
     """ukis-csmask codes ``(h, w)`` uint8 (0, 1, 3, 255) of an in-memory Raster, at about 30 m, on its grid."""
     from cloudfree.masking.auto import choose_method, csmask_model_of, product_level
-    from cloudfree.masking.csmask import CSMASK_CODES, MODEL_TILE, csmask_probabilities, resample_factor
+    from cloudfree.masking.csmask import CSMASK_CODES, resample_factor
 
     if model_name == "csmask":
         lvl = product_level(raster.bands, raster.tags, raster.source, level)[0]
         model_name = choose_method(raster.bands, lvl)[0]
     model = csmask_model_of(model_name)
     res = abs(raster.transform.a) if raster.crs is not None and raster.crs.is_projected else None
-    f = resample_factor(res)
-    t, overlap = MODEL_TILE * f, 32 * f
     x = raster.select(model.in_bands).to_reflectance().data.astype(np.float32)
-    valid = raster.valid
-    h, w = raster.height, raster.width
+    probs = csmask_array_probabilities(x, raster.valid, model, resample_factor(res))
+    mask = index_to_codes(np.argmax(probs, axis=0), CSMASK_CODES)
+    mask[~raster.valid] = NODATA
+    return mask
+
+
+def csmask_array_probabilities(x: np.ndarray, valid: np.ndarray, model: Any, factor: int) -> np.ndarray:
+    """ukis-csmask class probabilities ``(3, h, w)`` of reflectance ``(bands, h, w)`` in ``model.in_bands`` order.
+
+    Tiles of ``256 * factor`` px with ``32 * factor`` px overlap, blended with linear ramps; ``factor``
+    reduces the input to about 30 m (:func:`cloudfree.masking.csmask.resample_factor`).
+    """
+    from cloudfree.masking.csmask import MODEL_TILE, csmask_probabilities
+
+    f = factor
+    t, overlap = MODEL_TILE * f, 32 * f
+    x = np.where(valid[None], np.nan_to_num(x, nan=0.0), 0.0).astype(np.float32)
+    h, w = valid.shape
     acc = np.zeros((3, h, w), np.float32)
     wsum = np.zeros((h, w), np.float32)
     ramp = np.minimum(np.arange(t) + 1, np.arange(t)[::-1] + 1).clip(max=overlap + 1).astype(np.float32)
@@ -161,9 +181,7 @@ def csmask_raster(raster: Raster, model_name: str = "csmask", level: str | None 
             p = csmask_probabilities(xt[None], vt[None], model, f)[0][:, :th, :tw]
             acc[:, r : r + th, c : c + tw] += p * weight[:th, :tw]
             wsum[r : r + th, c : c + tw] += weight[:th, :tw]
-    mask = index_to_codes(np.argmax(acc / wsum, axis=0), CSMASK_CODES)
-    mask[~valid] = NODATA
-    return mask
+    return acc / np.maximum(wsum, 1e-6)
 
 
 def _starts(size: int, tile: int, overlap: int) -> list[int]:

@@ -201,6 +201,7 @@ def s2cloudless_scene(
     window: int = 1024,
     probability: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    tags: dict[str, Any] | None = None,
 ) -> MaskSummary:
     """s2cloudless over a scene by ``window x window`` blocks read with a halo; exact whole-scene result."""
     detector = detector or S2Cloudless()
@@ -213,7 +214,12 @@ def s2cloudless_scene(
     halo, height, width = detector.halo, info.height, info.width
     blocks = [(r, c) for r in range(0, height, window) for c in range(0, width, window)]
     grid = dict(height=height, width=width, crs=info.crs, transform=info.transform)
-    tags = {"CLOUDFREE_RADIOMETRY": "label", "CLOUDFREE_MASK_METHOD": "s2cloudless", **detector.describe()}
+    tags = {
+        "CLOUDFREE_RADIOMETRY": "label",
+        "CLOUDFREE_MASK_METHOD": "s2cloudless",
+        **detector.describe(),
+        **(tags or {}),
+    }
     summary = MaskSummary(Path(dst), "s2cloudless", height, width, 0.0, (0, 1))
     t0 = time.perf_counter()
     with ExitStack() as stack:
