@@ -12,7 +12,8 @@ Methods (--method):
                ONNX in the package): run at about 30 m (the input is reduced by an integer factor,
                3 for 10 m data) and brought back to the input grid without shift. You can name a
                model: csmask-4band-L1C, csmask-6band-L2A ...
-  unet         cloudfree's own mask model (--model DIR, else the packaged default-mask).
+  unet         cloudfree's own mask model (--model DIR, else the packaged default-mask); giving
+               --model without --method also selects it.
   s2cloudless  Sentinel Hub's pixel classifier, cloud only, Level-1C with B10 (13 bands).
   scl          the Sen2Cor scene classification band of an L2A input (band described "SCL").
 
@@ -54,7 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dilate", type=int, default=0, help="grow cloud and shadow by this many pixels (0)")
     parser.add_argument("--level", choices=("L1C", "L2A"), default=None, help="product level if not in tags/name")
-    parser.add_argument("--model", default=None, help="unet: release directory or packaged model name")
+    parser.add_argument(
+        "--model", default=None, help="unet: release directory or packaged model name (with auto: use this model)"
+    )
+    parser.add_argument("--tile", type=int, default=None, help="unet: tile side in pixels (256)")
+    parser.add_argument("--overlap", type=int, default=None, help="unet: pixels shared by neighbouring tiles (32)")
+    parser.add_argument("--batch-size", type=int, default=4, help="tiles per model call (4)")
     parser.add_argument("--device", default=None, help="unet: cpu or cuda (default: cuda when available)")
     parser.add_argument("--no-guards", action="store_true", help="skip the snow and dark-water guards")
     add_imagery_options(parser)
@@ -75,14 +81,17 @@ def _one(args: argparse.Namespace, scene: Path, output: Path) -> None:
         level=args.level,
         model=args.model,
         device=args.device,
+        tile=args.tile,
+        overlap=args.overlap,
+        batch_size=args.batch_size,
         guards_on=not args.no_guards,
         **imagery_options(args),
     )
     shares = ", ".join(f"{name} {share:.1%}" for name, share in summary.fractions.items())
     print(f"mask: {summary.method}, because {summary.reason}")
     print(
-        f"wrote {summary.path} ({summary.height}x{summary.width} px): cloud or shadow {summary.cloud_fraction:.1%} "
-        f"of valid pixels ({shares})"
+        f"wrote {summary.path} ({summary.height}x{summary.width} px): cloud fraction {summary.cloud_fraction:.1%} "
+        f"of valid pixels, shadow included ({shares})"
     )
 
 

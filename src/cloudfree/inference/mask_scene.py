@@ -104,6 +104,7 @@ def mask_scene(
     model: str | os.PathLike[str] | None = None,
     device: str | None = None,
     tile: int | None = None,
+    overlap: int | None = None,
     batch_size: int = 4,
     guards_on: bool = True,
 ) -> SceneMaskSummary:
@@ -119,7 +120,8 @@ def mask_scene(
         progress: tqdm bars on stderr.
         level: ``L1C`` / ``L2A`` when the file's tags and name do not tell.
         model, device: ``unet`` only: release directory or packaged name, torch device.
-        tile: engine tile side in input pixels (default: 256 * f for ukis-csmask, 256 for unet).
+        tile, overlap: engine tile side and overlap in input pixels (ukis-csmask: fixed 256 * f and
+            32 * f; unet: default 256 and 32).
         batch_size: tiles per model call.
         guards_on: apply the snow and dark-water guards (default True).
 
@@ -153,7 +155,8 @@ def mask_scene(
         if chosen.startswith("csmask-"):
             _csmask(src, target, names, chosen, info, summary, bands, dn_offset, tile, batch_size, guards_on, progress)
         elif chosen == "unet":
-            _unet(src, target, names, model, device, summary, bands, dn_offset, tile, batch_size, guards_on, progress)
+            _unet(src, target, names, model, device, summary, bands, dn_offset, (tile, overlap), batch_size, guards_on,
+                  progress)  # fmt: skip
         elif chosen == "s2cloudless":
             _s2cloudless(src, target, lvl, summary, bands, dn_offset, progress)
         else:
@@ -169,8 +172,10 @@ def mask_scene(
 
 
 def _resolve(method: str, names: tuple[str, ...], lvl: str | None, model: Any) -> tuple[str, str]:
+    if method == "auto" and model is not None:
+        return "unet", f"a mask model was given ({model})"
     if method == "auto":
-        return choose_method(names, lvl, unet_eligible=model is None and _unet_auto_eligible())
+        return choose_method(names, lvl, unet_eligible=_unet_auto_eligible())
     if method == "csmask":
         chosen, reason = choose_method([b for b in names if b != SCL_BAND], lvl)
         if not chosen.startswith("csmask-"):
@@ -226,7 +231,10 @@ def _engine(
 ) -> None:
     missing = [b for b in model_bands if b not in names]
     if missing:
-        raise bandcat.BandError(f"{src}: {summary.method} needs bands {list(model_bands)}; missing {missing}")
+        raise bandcat.BandError(
+            f"{src}: {summary.method} needs bands {list(model_bands)} but the file lacks {missing}; "
+            f"it has {list(names)}"
+        )
     extra = tuple(b for b in GUARD_BANDS if b in names and b not in model_bands) if guards_on else ()
     select = model_bands + extra
     spec = InputSpec(src, select=select, bands=names if bands else None, dn_offset=dn_offset)
@@ -294,8 +302,9 @@ def _unet(src, dst, names, model, device, summary, bands, dn_offset, tile, batch
     def probs(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
         return runner.probabilities(x)
 
-    _engine(src, dst, runner.in_bands, names, probs, runner.codes, summary, bands, dn_offset, tile or 256, 32,
-            batch_size, guards_on, progress)  # fmt: skip
+    size, overlap = tile
+    _engine(src, dst, runner.in_bands, names, probs, runner.codes, summary, bands, dn_offset, size or 256,
+            32 if overlap is None else overlap, batch_size, guards_on, progress)  # fmt: skip
 
 
 def _s2cloudless(src, dst, lvl, summary, bands, dn_offset, progress) -> None:
