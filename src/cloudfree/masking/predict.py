@@ -113,10 +113,10 @@ class MaskModel:
         """Mask codes ``(h, w)`` uint8 of an in-memory Raster.
 
         The network is fully convolutional, so the raster runs in row bands of ``tile`` rows (full
-        width) with ``overlap`` rows of context above and below; ``batch_size`` is accepted for
-        compatibility and unused.
+        width, at least 128) with ``overlap`` rows (at least 64) of context above and below;
+        ``batch_size`` is accepted for compatibility and unused.
         """
-        band, halo = max(int(tile), 32), max(int(overlap), 0)
+        band, halo = max(int(tile), 128), max(int(overlap), 64)  # at least the receptive field of the context
         x = raster.select(self.in_bands).to_reflectance().data.astype(np.float32)
         x = np.where(raster.valid[None], np.nan_to_num(x, nan=0.0), 0.0).astype(np.float32)
         h, w = raster.height, raster.width
