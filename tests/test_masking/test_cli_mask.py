@@ -65,3 +65,23 @@ def test_batch_of_two_files_skips_finished_and_reports_failures(tmp_path, capsys
     assert main(["mask", str(scenes / "*.tif"), "-o", str(out), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "0 written, 2 skipped (already done), 1 failed" in err and "c.tif" in err
+
+
+def test_masker_factory_is_picklable_and_masks_a_job(tmp_path):
+    import pickle
+    from types import SimpleNamespace
+
+    import pytest
+
+    from cloudfree.inference.mask_scene import MaskerFactory
+    from cloudfree.masking.auto import MaskMethodError
+
+    factory = pickle.loads(pickle.dumps(MaskerFactory(dilate=1)))
+    process = factory()
+    src = write_scene(cloud_square_scene()[0], tmp_path / "a.tif")
+    job = SimpleNamespace(name="a.tif", output=str(tmp_path / "out.tif"), inputs={"optical": str(src)})
+    summary = process(job)
+    assert summary["method"] == "csmask-4+6band-L1C" and 0 < summary["cloud_fraction"] < 1
+    pickle.dumps(summary)
+    with pytest.raises(MaskMethodError, match="optical"):
+        process(SimpleNamespace(name="x", output=str(tmp_path / "x.tif"), inputs={"sar": "s.tif"}))

@@ -136,3 +136,28 @@ def test_water_guard_clears_shadow_on_dark_water_only():
 def test_scl_mapping():
     scl = np.array([[0, 3, 4, 6, 8, 9, 10, 11]], np.uint8)
     assert guards.scl_to_codes(scl).tolist() == [[255, 3, 0, 0, 1, 1, 2, 0]]
+
+
+def test_scl_band_method(tmp_path):
+    """A file whose last band is described SCL: --method scl maps Sen2Cor's classes to mask codes."""
+    raster, _ = cloud_square_scene(size=64)
+    scl = np.full((1, 64, 64), 4, np.float32)
+    scl[0, :8] = 9  # cloud high probability
+    scl[0, 8:16] = 3  # shadow
+    scl[0, 16:24] = 11  # snow: clear
+    scl[0, 24:26] = 0  # no data
+    path = tmp_path / "l2a_scl.tif"
+    with rasterio.open(
+        path, "w", driver="GTiff", height=64, width=64, count=5, dtype="float32", crs=raster.crs,
+        transform=raster.transform,
+    ) as ds:  # fmt: skip
+        ds.write(np.concatenate([raster.data[:4], scl]))
+        ds.descriptions = ("B02", "B03", "B04", "B08", "SCL")
+    for method in ("scl", "auto"):
+        s = mask_scene(path, tmp_path / f"{method}.tif", method=method, progress=False)
+        assert s.method == "scl"
+        with rasterio.open(tmp_path / f"{method}.tif") as ds:
+            mask = ds.read(1)
+            assert ds.tags()["CLOUDFREE_MASK_METHOD"] == "scl"
+        assert np.all(mask[:8] == 1) and np.all(mask[8:16] == 3) and np.all(mask[16:24] == 0)
+        assert np.all(mask[24:26] == NODATA) and np.all(mask[26:] == 0)

@@ -140,6 +140,10 @@ def mask_scene(
     names = file_band_names(info, bands)
     lvl, how = product_level(names, info.tags, src.name, level)
     chosen, reason = _resolve(method, names, lvl, model)
+    if SCL_BAND in names and chosen != "scl" and method == "auto":
+        # The band catalogue (cloudfree.bands) does not know SCL yet, so the engine cannot read the
+        # spectral bands of a file that also holds one: use the SCL band the product carries.
+        chosen, reason = "scl", "the input carries the Sen2Cor SCL band (spectral methods cannot read it yet)"
     target = dst if dilate == 0 else dst.with_name(f".{dst.stem}.raw{dst.suffix}")
     tags = {
         "CLOUDFREE_RADIOMETRY": "label",
