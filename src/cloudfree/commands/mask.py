@@ -58,11 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="unet: release directory or packaged model name (with auto: use this model)"
     )
-    parser.add_argument("--tile", type=int, default=None, help="unet: tile side in pixels (256)")
+    parser.add_argument(
+        "--tile", type=int, default=None, help="unet: tile side in pixels (256); s2cloudless: window side (1024)"
+    )
     parser.add_argument("--overlap", type=int, default=None, help="unet: pixels shared by neighbouring tiles (32)")
     parser.add_argument("--batch-size", type=int, default=4, help="tiles per model call (4)")
     parser.add_argument("--device", default=None, help="unet: cpu or cuda (default: cuda when available)")
     parser.add_argument("--no-guards", action="store_true", help="skip the snow and dark-water guards")
+    g = parser.add_argument_group("s2cloudless")
+    g.add_argument("--probability", default=None, help="also write the cloud probability here")
+    g.add_argument("--threshold", type=float, default=None, help="cloud probability threshold (0.4)")
+    g.add_argument("--average-over", type=int, default=None, help="averaging disk radius, pixels (1)")
+    g.add_argument("--dilation-size", type=int, default=None, help="dilation disk radius, pixels (1)")
     add_imagery_options(parser)
     add_output_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -70,7 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _one(args: argparse.Namespace, scene: Path, output: Path) -> None:
     from cloudfree.inference.mask_scene import mask_scene
+    from cloudfree.masking.auto import MaskMethodError
 
+    names = ("threshold", "average_over", "dilation_size")
+    s2c = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    if s2c and args.method != "s2cloudless":
+        raise MaskMethodError("--threshold, --average-over and --dilation-size apply to --method s2cloudless only")
     summary = mask_scene(
         scene,
         output,
@@ -85,6 +97,8 @@ def _one(args: argparse.Namespace, scene: Path, output: Path) -> None:
         overlap=args.overlap,
         batch_size=args.batch_size,
         guards_on=not args.no_guards,
+        s2cloudless=s2c or None,
+        probability=args.probability,
         **imagery_options(args),
     )
     shares = ", ".join(f"{name} {share:.1%}" for name, share in summary.fractions.items())
@@ -106,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     if not is_batch(args.input, args.output):
         _one(args, Path(args.input), Path(args.output))
         return 0
+    if args.probability:
+        raise MaskMethodError("--probability names one file; it cannot be used with several scenes")
     scenes = expand_inputs(args.input)
     result = run_batch(
         scenes, args.output, lambda s, o: _one(args, s, o), overwrite=args.overwrite, progress=not args.quiet

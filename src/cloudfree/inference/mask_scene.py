@@ -107,6 +107,8 @@ def mask_scene(
     overlap: int | None = None,
     batch_size: int = 4,
     guards_on: bool = True,
+    s2cloudless: dict[str, Any] | None = None,
+    probability: str | os.PathLike[str] | None = None,
 ) -> SceneMaskSummary:
     """Mask a scene file into ``output`` (uint8 COG of codes on the input grid, written atomically).
 
@@ -124,6 +126,9 @@ def mask_scene(
             32 * f; unet: default 256 and 32).
         batch_size: tiles per model call.
         guards_on: apply the snow and dark-water guards (default True).
+        s2cloudless: ``s2cloudless`` only: ``threshold``, ``average_over``, ``dilation_size``
+            (the package's defaults 0.4, 1, 1); ``tile`` is its window side (default 1024).
+        probability: ``s2cloudless`` only: also write its cloud probability (float32) here.
 
     Returns a :class:`SceneMaskSummary` (``.method``, ``.reason``, class fractions, seconds).
     """
@@ -139,7 +144,7 @@ def mask_scene(
     info = open_info(src)
     names = file_band_names(info, bands)
     lvl, how = product_level(names, info.tags, src.name, level)
-    chosen, reason = _resolve(method, names, lvl, model)
+    chosen, reason = _resolve(method, names, lvl, model, probability is not None)
     if SCL_BAND in names and chosen != "scl" and method == "auto":
         # The band catalogue (cloudfree.bands) does not know SCL yet, so the engine cannot read the
         # spectral bands of a file that also holds one: use the SCL band the product carries.
@@ -162,7 +167,7 @@ def mask_scene(
             _unet(src, target, names, model, device, summary, bands, dn_offset, (tile, overlap), batch_size, guards_on,
                   progress)  # fmt: skip
         elif chosen == "s2cloudless":
-            _s2cloudless(src, target, lvl, summary, bands, dn_offset, progress)
+            _s2cloudless(src, target, level, summary, bands, dn_offset, progress, s2cloudless, tile, probability)
         else:
             _windowed(src, target, names.index(SCL_BAND), 0, lambda a: guards.scl_to_codes(a), summary, progress)
         if dilate:
@@ -175,7 +180,9 @@ def mask_scene(
     return summary
 
 
-def _resolve(method: str, names: tuple[str, ...], lvl: str | None, model: Any) -> tuple[str, str]:
+def _resolve(
+    method: str, names: tuple[str, ...], lvl: str | None, model: Any, probability_given: bool = False
+) -> tuple[str, str]:
     if method == "auto" and model is not None:
         return "unet", f"a mask model was given ({model})"
     if method == "auto":
@@ -188,6 +195,8 @@ def _resolve(method: str, names: tuple[str, ...], lvl: str | None, model: Any) -
     if method.startswith("csmask-"):
         model = csmask_model_of(method)
         return model.name, f"--method {method}"
+    if method != "s2cloudless" and probability_given:
+        raise MaskMethodError("--probability is written by --method s2cloudless only")
     if method == "scl" and SCL_BAND not in names:
         raise MaskMethodError(f"--method scl needs a band described 'SCL' (Sen2Cor L2A); the input has {list(names)}")
     return method, f"--method {method}"
@@ -311,12 +320,25 @@ def _unet(src, dst, names, model, device, summary, bands, dn_offset, tile, batch
             32 if overlap is None else overlap, batch_size, guards_on, progress)  # fmt: skip
 
 
-def _s2cloudless(src, dst, lvl, summary, bands, dn_offset, progress) -> None:
+def _s2cloudless(src, dst, level, summary, bands, dn_offset, progress, options, tile, probability) -> None:
     from cloudfree.masking.s2cloudless_adapter import S2Cloudless, s2cloudless_scene
 
-    detector = S2Cloudless(level=lvl)
+    options = dict(options or {})
+    unknown = set(options) - {"threshold", "average_over", "dilation_size"}
+    if unknown:
+        raise MaskMethodError(f"unknown s2cloudless options {sorted(unknown)}")
+    detector = S2Cloudless(level=level, **options)  # the level as given; the adapter reads the tags itself
+    summary.tags.update({f"CLOUDFREE_S2CLOUDLESS_{k.upper()}": str(v) for k, v in detector.describe().items()})
     result = s2cloudless_scene(
-        src, dst, detector, bands=bands, dn_offset=dn_offset, progress=progress, tags=summary.tags
+        src,
+        dst,
+        detector,
+        bands=bands,
+        dn_offset=dn_offset,
+        window=max(tile or 1024, 64),
+        probability=probability,
+        progress=progress,
+        tags=summary.tags,
     )
     summary.codes, summary.counts = result.codes, result.counts
 

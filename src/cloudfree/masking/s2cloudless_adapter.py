@@ -109,7 +109,7 @@ class S2Cloudless:
         if level == "L2A":
             raise ProductLevelError(
                 f"{raster.source}: is Level-2A (surface reflectance); s2cloudless is trained on Level-1C "
-                f"top-of-atmosphere reflectance: give the L1C product or use --method unet"
+                f"top-of-atmosphere reflectance: give the L1C product or use --method csmask"
             )
         if raster.radiometry not in (Radiometry.DN, Radiometry.REFLECTANCE):
             raise ValueError(
