@@ -1,7 +1,7 @@
 """Cloud and shadow masks of in-memory Rasters: a released U-Net mask model, ukis-csmask or s2cloudless.
 
 Whole scenes (files, by windows on the streaming engine, with ``auto``) are masked by
-:func:`cloudfree.inference.mask_scene.mask_scene`; this module is the tile level under it.
+``mask_scene`` in the inference layer (``inference/mask_scene.py``); this module is the tile level under it.
 
 Output everywhere: uint8 codes 0 clear, 1 thick cloud, 2 thin cloud, 3 shadow, 255 nodata (a
 model with merged classes writes only the codes of its scheme; s2cloudless writes 0/1).
