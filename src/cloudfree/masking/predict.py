@@ -1,38 +1,29 @@
-"""Cloud and shadow masks of Rasters and whole scenes, with a released U-Net mask model or s2cloudless.
+"""Cloud and shadow masks of in-memory Rasters: a released U-Net mask model, ukis-csmask or s2cloudless.
+
+Whole scenes (files, by windows on the streaming engine, with ``auto``) are masked by
+``mask_scene`` in the inference layer (``inference/mask_scene.py``); this module is the tile level under it.
 
 Output everywhere: uint8 codes 0 clear, 1 thick cloud, 2 thin cloud, 3 shadow, 255 nodata (a
 model with merged classes writes only the codes of its scheme; s2cloudless writes 0/1).
 
 * U-Net (``method="unet"``): a release of ``kind == "mask"`` (``model.safetensors`` +
-  ``config.json`` with ``extra.class_codes``; by default the packaged ``default-mask``). Whole
-  scenes go through the streaming engine (:func:`cloudfree.inference.streaming.predict_scene`):
-  overlapping tiles, softmax class probabilities blended with smooth weights, argmax in the
-  engine's ``finalize`` step, so tile seams do not show and memory stays bounded.
-* s2cloudless (``method="s2cloudless"``): its classifier is per pixel, but its post-processing
-  (disk averaging, dilation) needs neighbours, which the engine's blending and per-window
-  ``finalize`` cannot give. :func:`s2cloudless_scene` therefore reads square windows with a halo of
-  ``average_over + dilation_size`` pixels and keeps their centre: the result equals a whole-scene
-  run exactly, at the cost of re-classifying the halo (in :mod:`.s2cloudless_adapter`).
+  ``config.json`` with ``extra.class_codes``; by default the packaged ``default-mask``). The
+  network is fully convolutional (tile-size invariant), so a Raster is run in row bands with a
+  64 px halo, padded to a multiple of 32.
+* ukis-csmask (``method="csmask"`` or a model name such as ``csmask-4band-L1C``): see
+  :mod:`.csmask`; the Raster is reduced to about 30 m and tiled in 256 px tiles with 32 px overlap.
+* s2cloudless (``method="s2cloudless"``): Level-1C only, cloud only (:mod:`.s2cloudless_adapter`).
 """
 
 from __future__ import annotations
 
 import os
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from rasterio.windows import Window
 
-from cloudfree.bands import BandError
-from cloudfree.inference.blend import tile_weights
-from cloudfree.inference.grid import TileGrid, pad_to_tile
-from cloudfree.inference.sources import InputSpec
-from cloudfree.inference.streaming import predict_scene
-from cloudfree.io.geotiff import band_names_of, open_info
-from cloudfree.masking.s2cloudless_adapter import S2Cloudless, s2cloudless_scene
-from cloudfree.masks import CODE_NAMES, NODATA, MaskSummary, class_names, index_to_codes
+from cloudfree.masking.s2cloudless_adapter import S2Cloudless
+from cloudfree.masks import CODE_NAMES, NODATA, class_names, index_to_codes
 from cloudfree.raster import Raster
 
 if TYPE_CHECKING:  # torch, the model registry and segmentation-models-pytorch load only for the U-Net
@@ -42,7 +33,7 @@ if TYPE_CHECKING:  # torch, the model registry and segmentation-models-pytorch l
     from cloudfree.models.release import ReleaseConfig
 
 DEFAULT_MASK_MODEL = "default-mask"
-METHODS = ("unet", "s2cloudless")
+METHODS = ("auto", "csmask", "unet", "s2cloudless")
 
 
 def default_mask_available() -> bool:
@@ -118,25 +109,85 @@ class MaskModel:
             t = prepare_input(torch.from_numpy(np.ascontiguousarray(x)).to(self.device), self.norm, self.preprocess)
             return torch.softmax(self.model(t).float(), dim=1).cpu().numpy()
 
-    def predict_raster(self, raster: Raster, tile: int = 512, overlap: int = 32, batch_size: int = 4) -> np.ndarray:
-        """Mask codes ``(h, w)`` uint8 of an in-memory Raster (any size; tiled and blended like a scene)."""
+    def predict_raster(self, raster: Raster, tile: int = 512, overlap: int = 64, batch_size: int = 1) -> np.ndarray:
+        """Mask codes ``(h, w)`` uint8 of an in-memory Raster.
+
+        The network is fully convolutional, so the raster runs in row bands of ``tile`` rows (full
+        width, at least 128) with ``overlap`` rows (at least 64) of context above and below;
+        ``batch_size`` is accepted for compatibility and unused.
+        """
+        band, halo = max(int(tile), 128), max(int(overlap), 64)  # at least the receptive field of the context
         x = raster.select(self.in_bands).to_reflectance().data.astype(np.float32)
         x = np.where(raster.valid[None], np.nan_to_num(x, nan=0.0), 0.0).astype(np.float32)
-        grid = TileGrid(raster.height, raster.width, tile, overlap)
-        acc = np.zeros((len(self.codes), raster.height, raster.width), np.float64)
-        wsum = np.zeros((raster.height, raster.width), np.float64)
-        tiles = list(grid)
-        for b in range(0, len(tiles), batch_size):
-            batch = tiles[b : b + batch_size]
-            xs = np.stack([pad_to_tile(x[:, t.row : t.row + t.height, t.col : t.col + t.width], tile) for t in batch])
-            probs = self.probabilities(xs)
-            for t, p in zip(batch, probs, strict=True):
-                w = tile_weights(t.height, t.width, overlap, top=t.top, bottom=t.bottom, left=t.left, right=t.right)
-                acc[:, t.row : t.row + t.height, t.col : t.col + t.width] += p[:, : t.height, : t.width] * w
-                wsum[t.row : t.row + t.height, t.col : t.col + t.width] += w
-        mask = index_to_codes(np.argmax(acc / wsum, axis=0), self.codes)
+        h, w = raster.height, raster.width
+        mask = np.empty((h, w), np.uint8)
+        for r in range(0, h, band):
+            r0, r1 = max(r - halo, 0), min(r + band + halo, h)
+            part = _pad32(x[:, r0:r1])
+            idx = np.argmax(self.probabilities(part[None])[0], axis=0)[: r1 - r0, :w]
+            mask[r : min(r + band, h)] = index_to_codes(idx[r - r0 : r - r0 + min(band, h - r)], self.codes)
         mask[~raster.valid] = NODATA
         return mask
+
+
+def _pad32(x: np.ndarray) -> np.ndarray:
+    """Reflect-pad ``(C, h, w)`` at the bottom/right to multiples of 32 (the U-Net's stride)."""
+    ph, pw = -x.shape[1] % 32, -x.shape[2] % 32
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if min(x.shape[1:]) > max(ph, pw) else "symmetric"
+    return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode=mode)
+
+
+def csmask_raster(raster: Raster, model_name: str = "csmask", level: str | None = None) -> np.ndarray:
+    """ukis-csmask codes ``(h, w)`` uint8 (0, 1, 3, 255) of an in-memory Raster, at about 30 m, on its grid."""
+    from cloudfree.masking.auto import choose_method, csmask_model_of, product_level
+    from cloudfree.masking.csmask import CSMASK_CODES, resample_factor
+
+    if model_name == "csmask":
+        lvl = product_level(raster.bands, raster.tags, raster.source, level)[0]
+        model_name = choose_method(raster.bands, lvl)[0]
+    model = csmask_model_of(model_name)
+    res = abs(raster.transform.a) if raster.crs is not None and raster.crs.is_projected else None
+    x = raster.select(model.in_bands).to_reflectance().data.astype(np.float32)
+    probs = csmask_array_probabilities(x, raster.valid, model, resample_factor(res))
+    mask = index_to_codes(np.argmax(probs, axis=0), CSMASK_CODES)
+    mask[~raster.valid] = NODATA
+    return mask
+
+
+def csmask_array_probabilities(x: np.ndarray, valid: np.ndarray, model: Any, factor: int) -> np.ndarray:
+    """ukis-csmask class probabilities ``(3, h, w)`` of reflectance ``(bands, h, w)`` in ``model.in_bands`` order.
+
+    Tiles of ``256 * factor`` px with ``32 * factor`` px overlap, blended with linear ramps; ``factor``
+    reduces the input to about 30 m (:func:`cloudfree.masking.csmask.resample_factor`).
+    """
+    from cloudfree.masking.csmask import MODEL_TILE, csmask_probabilities
+
+    f = factor
+    t, overlap = MODEL_TILE * f, 32 * f
+    x = np.where(valid[None], np.nan_to_num(x, nan=0.0), 0.0).astype(np.float32)
+    h, w = valid.shape
+    acc = np.zeros((3, h, w), np.float32)
+    wsum = np.zeros((h, w), np.float32)
+    ramp = np.minimum(np.arange(t) + 1, np.arange(t)[::-1] + 1).clip(max=overlap + 1).astype(np.float32)
+    weight = np.outer(ramp, ramp)
+    for r in _starts(h, t, overlap):
+        for c in _starts(w, t, overlap):
+            xt, vt = x[:, r : r + t, c : c + t], valid[r : r + t, c : c + t]
+            th, tw = vt.shape
+            xt = np.pad(xt, ((0, 0), (0, t - th), (0, t - tw)), mode="symmetric")
+            vt = np.pad(vt, ((0, t - th), (0, t - tw)), mode="symmetric")
+            p = csmask_probabilities(xt[None], vt[None], model, f)[0][:, :th, :tw]
+            acc[:, r : r + th, c : c + tw] += p * weight[:th, :tw]
+            wsum[r : r + th, c : c + tw] += weight[:th, :tw]
+    return acc / np.maximum(wsum, 1e-6)
+
+
+def _starts(size: int, tile: int, overlap: int) -> list[int]:
+    if size <= tile:
+        return [0]
+    return [*range(0, size - tile, tile - overlap), size - tile]
 
 
 def mask_raster(
@@ -146,109 +197,11 @@ def mask_raster(
     device: str | None = None,
     **s2cloudless_args: Any,
 ) -> np.ndarray:
-    """Mask codes ``(h, w)`` uint8 of an in-memory Raster with a U-Net release or s2cloudless."""
+    """Mask codes ``(h, w)`` uint8 of an in-memory Raster: ``unet`` (release), ``auto``/``csmask``, ``s2cloudless``."""
     if method == "s2cloudless":
         return S2Cloudless(**s2cloudless_args)(raster)[1].data[0]
+    if method in ("auto", "csmask") or method.startswith("csmask-"):
+        return csmask_raster(raster, "csmask" if method == "auto" else method)
     if method != "unet":
         raise ValueError(f"unknown masking method {method!r}; expected one of {list(METHODS)}")
     return MaskModel.load(model, device).predict_raster(raster)
-
-
-def mask_scene(
-    src: str | os.PathLike[str],
-    dst: str | os.PathLike[str],
-    *,
-    method: str = "unet",
-    model: str | os.PathLike[str] | None = None,
-    bands: str | None = None,
-    dn_offset: float | None = None,
-    tile: int | None = None,
-    overlap: int = 32,
-    batch_size: int = 8,
-    device: str | None = None,
-    progress: bool = True,
-    probability: str | os.PathLike[str] | None = None,
-    level: str | None = None,
-    threshold: float = 0.4,
-    average_over: int = 1,
-    dilation_size: int = 1,
-) -> MaskSummary:
-    """Mask a whole scene file into ``dst`` (COG, uint8 codes, the input's grid), window by window.
-
-    Args:
-        src: Sentinel-2 GeoTIFF (DN or reflectance).
-        dst: mask file to write (atomically).
-        method: ``unet`` (released mask model) or ``s2cloudless`` (Level-1C input only).
-        model: release directory or packaged name for ``unet`` (default ``default-mask``).
-        bands: names of the file's bands when it has no band descriptions (``l1c13``, ``rgbn`` ...).
-        dn_offset: DN offset of the input (default from its tags, else 0).
-        tile, overlap, batch_size, device: U-Net tiling (pixels), tiles per batch, torch device.
-            Default tile 256 (unet); for s2cloudless ``tile`` is the window side (default
-            1024, at least 64) and a halo replaces the overlap.
-        progress: tqdm bar on stderr.
-        probability: s2cloudless only: also write the cloud probability (float32) here.
-        level: s2cloudless only: ``L1C`` / ``L2A`` when the file's tags do not tell (L2A is refused).
-        threshold, average_over, dilation_size: s2cloudless parameters (its defaults).
-    """
-    if method == "s2cloudless":
-        detector = S2Cloudless(threshold, average_over, dilation_size, level)
-        return s2cloudless_scene(
-            src,
-            dst,
-            detector,
-            bands=bands,
-            dn_offset=dn_offset,
-            window=max(tile or 1024, 64),
-            probability=probability,
-            progress=progress,
-        )
-    if method != "unet":
-        raise ValueError(f"unknown masking method {method!r}; expected one of {list(METHODS)}")
-    if probability is not None:
-        raise ValueError("--probability is written by the s2cloudless method only")
-    runner = MaskModel.load(model, device)
-    info = open_info(src)
-    file_bands = band_names_of(info, bands)
-    missing = [b for b in runner.in_bands if b not in file_bands]
-    if missing:
-        raise BandError(
-            f"{src}: mask model {runner.config.name!r} needs bands {list(runner.in_bands)} but the file lacks "
-            f"{missing}; it has {list(file_bands)}"
-        )
-    spec = InputSpec(Path(src), select=runner.in_bands, bands=file_bands if bands else None, dn_offset=dn_offset)
-    summary = MaskSummary(Path(dst), "unet", info.height, info.width, 0.0, runner.codes)
-
-    def predict(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        return runner.probabilities(np.where(valid[:, None], x, 0.0).astype(np.float32))
-
-    def finalize(blended: np.ndarray, window: Window, raster: Raster) -> np.ndarray:
-        codes = index_to_codes(np.argmax(blended, axis=0), runner.codes)
-        codes[~raster.valid] = NODATA
-        summary.add_counts(codes, raster.valid)
-        return codes[None]
-
-    tags = {
-        "CLOUDFREE_RADIOMETRY": "label",
-        "CLOUDFREE_MASK_METHOD": "unet",
-        "CLOUDFREE_MODEL": runner.config.name,
-        "CLOUDFREE_MODEL_VERSION": runner.config.version,
-        "CLOUDFREE_CLASSES": "0 clear, 1 thick, 2 thin, 3 shadow",
-    }
-    t0 = time.perf_counter()
-    predict_scene(
-        spec,
-        dst,
-        predict,
-        out_descriptions=("mask",),
-        out_dtype="uint8",
-        nodata=NODATA,
-        tags=tags,
-        tile=tile or 256,
-        overlap=overlap,
-        batch_size=batch_size,
-        finalize=finalize,
-        progress=progress,
-        desc="masking",
-    )
-    summary.seconds = time.perf_counter() - t0
-    return summary

@@ -110,7 +110,7 @@ class S2Cloudless:
         if level == "L2A":
             raise ProductLevelError(
                 f"{raster.source}: is Level-2A (surface reflectance); s2cloudless is trained on Level-1C "
-                f"top-of-atmosphere reflectance: give the L1C product or use --method unet"
+                f"top-of-atmosphere reflectance: give the L1C product or use --method csmask"
             )
         if raster.radiometry not in (Radiometry.DN, Radiometry.REFLECTANCE):
             raise ValueError(
@@ -202,6 +202,7 @@ def s2cloudless_scene(
     window: int = 1024,
     probability: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    tags: dict[str, Any] | None = None,
 ) -> MaskSummary:
     """s2cloudless over a scene by ``window x window`` blocks read with a halo; exact whole-scene result."""
     detector = detector or S2Cloudless()
@@ -214,7 +215,12 @@ def s2cloudless_scene(
     halo, height, width = detector.halo, info.height, info.width
     blocks = [(r, c) for r in range(0, height, window) for c in range(0, width, window)]
     grid = dict(height=height, width=width, crs=info.crs, transform=info.transform)
-    tags = {"CLOUDFREE_RADIOMETRY": "label", "CLOUDFREE_MASK_METHOD": "s2cloudless", **detector.describe()}
+    tags = {
+        "CLOUDFREE_RADIOMETRY": "label",
+        "CLOUDFREE_MASK_METHOD": "s2cloudless",
+        **detector.describe(),
+        **(tags or {}),
+    }
     summary = MaskSummary(Path(dst), "s2cloudless", height, width, 0.0, (0, 1))
     t0 = time.perf_counter()
     with ExitStack() as stack:

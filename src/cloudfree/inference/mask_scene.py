@@ -1,0 +1,404 @@
+"""Cloud and shadow masks of whole scenes: every mask method on the streaming engine, one ``auto`` choice.
+
+:func:`mask_scene` reads a scene, decides the method (``auto``: :func:`cloudfree.masking.auto.choose_method`
+from its bands and product level; it says which and why), and writes a uint8 COG of mask codes on
+the input's grid (0 clear, 1 thick, 2 thin, 3 shadow, 255 nodata), tagged with the method, the
+reason and the model version.
+
+* ``csmask-*`` (ukis-csmask) and ``unet`` run through
+  :func:`cloudfree.inference.streaming.predict_scene`: overlapping tiles, class probabilities
+  blended across tiles, argmax, snow and dark-water guards (:mod:`cloudfree.masking.guards`) per
+  finished window. ukis-csmask works at about 30 m: tiles are ``256 * f`` input pixels (``f =
+  round(30 m / resolution)``, 3 at 10 m, 1 when the resolution is unknown or coarse), reduced by
+  block means and the probabilities expanded back by repetition, so the mask has no shift. The
+  tile overlap (``32 * f`` px) is the context the networks need at tile edges.
+* ``s2cloudless`` runs by windows with the halo its averaging and dilation need
+  (:func:`cloudfree.masking.s2cloudless_adapter.s2cloudless_scene`; exact whole-scene result).
+* ``scl`` maps the input's Sen2Cor SCL band (:func:`cloudfree.masking.guards.scl_to_codes`).
+* ``dilate > 0`` adds a second windowed pass with a halo of ``dilate`` px over the first pass's
+  mask (exact: the same as dilating the whole scene at once).
+
+Memory is bounded by one strip of tiles (engine) or one window plus halo, never the scene.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+from tqdm import tqdm
+
+from cloudfree import bands as bandcat
+from cloudfree.errors import CloudfreeError
+from cloudfree.inference.sources import InputSpec
+from cloudfree.inference.streaming import predict_scene
+from cloudfree.io.geotiff import RasterInfo, band_names_of, open_info
+from cloudfree.io.writer import WindowedCOGWriter
+from cloudfree.masking import guards
+from cloudfree.masking.auto import METHODS, SCL_BAND, MaskMethodError, choose_method, csmask_model_of, product_level
+from cloudfree.masking.csmask import CSMASK_CODES, MODEL_TILE, csmask_probabilities, resample_factor
+from cloudfree.masks import NODATA, MaskSummary, index_to_codes
+from cloudfree.raster import Raster
+
+__all__ = ["METHODS", "MaskerFactory", "OutputExistsError", "SceneMaskSummary", "mask_scene"]
+
+GUARD_BANDS = ("B03", "B08", "B11")
+
+
+class OutputExistsError(CloudfreeError, FileExistsError):
+    """The output exists and ``overwrite`` was not asked for."""
+
+
+@dataclass
+class SceneMaskSummary(MaskSummary):
+    """What :func:`mask_scene` wrote, plus the chosen ``method`` and the ``reason`` for it."""
+
+    reason: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def resolution_m(info: RasterInfo) -> float | None:
+    """Pixel size in metres from the file's CRS and transform; None when it has no CRS."""
+    if info.crs is None:
+        return None
+    size = abs(info.transform.a)
+    if info.crs.is_geographic:
+        lat = info.transform.f + info.transform.e * info.height / 2
+        return size * 111_320.0 * max(math.cos(math.radians(lat)), 0.01)
+    try:
+        factor = info.crs.linear_units_factor[1]
+    except Exception:  # a CRS without linear units: assume metres
+        factor = 1.0
+    return size * factor
+
+
+def file_band_names(info: RasterInfo, bands: str | None) -> tuple[str, ...]:
+    """Canonical band names of the file (``--bands`` or descriptions); a band described ``SCL`` keeps that name."""
+    if bands is None and any((d or "").strip().upper() == SCL_BAND for d in info.descriptions):
+        return tuple(
+            SCL_BAND if (d or "").strip().upper() == SCL_BAND else bandcat.canonical(d or "") for d in info.descriptions
+        )
+    return band_names_of(info, bands)
+
+
+def mask_scene(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    method: str = "auto",
+    dilate: int = 0,
+    bands: str | None = None,
+    dn_offset: float | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    level: str | None = None,
+    model: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    tile: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    guards_on: bool = True,
+    s2cloudless: dict[str, Any] | None = None,
+    probability: str | os.PathLike[str] | None = None,
+) -> SceneMaskSummary:
+    """Mask a scene file into ``output`` (uint8 COG of codes on the input grid, written atomically).
+
+    Args:
+        source: Sentinel-2 GeoTIFF (DN or reflectance 0..1) with named bands (or ``bands``).
+        output: mask file to write; refused if it exists unless ``overwrite``.
+        method: ``auto`` (default), ``csmask``, ``unet``, ``s2cloudless`` or ``scl``.
+        dilate: grow cloud and shadow by this many pixels (a disk) after masking.
+        bands, dn_offset: the file's band names when undescribed; its DN offset (default: tags).
+        overwrite: replace an existing output.
+        progress: tqdm bars on stderr.
+        level: ``L1C`` / ``L2A`` when the file's tags and name do not tell.
+        model, device: ``unet`` only: release directory or packaged name, torch device.
+        tile, overlap: engine tile side and overlap in input pixels (ukis-csmask: fixed 256 * f and
+            32 * f; unet: default 256 and 32).
+        batch_size: tiles per model call.
+        guards_on: apply the snow and dark-water guards (default True).
+        s2cloudless: ``s2cloudless`` only: ``threshold``, ``average_over``, ``dilation_size``
+            (the package's defaults 0.4, 1, 1); ``tile`` is its window side (default 1024).
+        probability: ``s2cloudless`` only: also write its cloud probability (float32) here.
+
+    Returns a :class:`SceneMaskSummary` (``.method``, ``.reason``, class fractions, seconds).
+    """
+    src, dst = Path(source), Path(output)
+    if method not in METHODS and not method.startswith("csmask-"):
+        raise MaskMethodError(f"unknown mask method {method!r}; expected one of {list(METHODS)}")
+    if dilate < 0:
+        raise MaskMethodError(f"--dilate must be >= 0 pixels, got {dilate}")
+    if dst.exists() and not overwrite:
+        raise OutputExistsError(f"{dst}: exists; pass --overwrite to replace it")
+    if dst.resolve() == src.resolve():
+        raise OutputExistsError(f"{dst}: the mask would overwrite its input")
+    info = open_info(src)
+    names = file_band_names(info, bands)
+    lvl, how = product_level(names, info.tags, src.name, level)
+    chosen, reason = _resolve(method, names, lvl, model, probability is not None)
+    if SCL_BAND in names and chosen != "scl" and method == "auto":
+        # The band catalogue (cloudfree.bands) does not know SCL yet, so the engine cannot read the
+        # spectral bands of a file that also holds one: use the SCL band the product carries.
+        chosen, reason = "scl", "the input carries the Sen2Cor SCL band (spectral methods cannot read it yet)"
+    target = dst if dilate == 0 else dst.with_name(f".{dst.stem}.raw{dst.suffix}")
+    tags = {
+        "CLOUDFREE_RADIOMETRY": "label",
+        "CLOUDFREE_MASK_METHOD": chosen,
+        "CLOUDFREE_MASK_REASON": reason,
+        "CLOUDFREE_PRODUCT_LEVEL": f"{lvl or 'unknown'} ({how})",
+        "CLOUDFREE_MASK_DILATE_PX": str(dilate),
+        "CLOUDFREE_CLASSES": "0 clear, 1 thick, 2 thin, 3 shadow, 255 nodata",
+    }
+    summary = SceneMaskSummary(dst, chosen, info.height, info.width, 0.0, reason=reason, tags=tags)
+    t0 = time.perf_counter()
+    try:
+        if chosen.startswith("csmask-"):
+            _csmask(src, target, names, chosen, info, summary, bands, dn_offset, tile, batch_size, guards_on, progress)
+        elif chosen == "unet":
+            _unet(src, target, names, model, device, summary, bands, dn_offset, (tile, overlap), batch_size, guards_on,
+                  progress)  # fmt: skip
+        elif chosen == "s2cloudless":
+            _s2cloudless(src, target, level, summary, bands, dn_offset, progress, s2cloudless, tile, probability)
+        else:
+            _windowed(src, target, names.index(SCL_BAND), 0, lambda a: guards.scl_to_codes(a), summary, progress)
+        if dilate:
+            summary.counts.clear()
+            _windowed(target, dst, 0, dilate, lambda a: guards.dilate(a, dilate), summary, progress, tags)
+    finally:
+        if dilate and target.exists():
+            target.unlink()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _resolve(
+    method: str, names: tuple[str, ...], lvl: str | None, model: Any, probability_given: bool = False
+) -> tuple[str, str]:
+    if method == "auto" and model is not None:
+        return "unet", f"a mask model was given ({model})"
+    if method == "auto":
+        return choose_method(names, lvl, unet_eligible=_unet_auto_eligible())
+    if method == "csmask":
+        chosen, reason = choose_method([b for b in names if b != SCL_BAND], lvl)
+        if not chosen.startswith("csmask-"):
+            raise MaskMethodError(f"ukis-csmask needs bands B02,B03,B04,B08 (+B11,B12); the input has {list(names)}")
+        return chosen, reason + " (--method csmask)"
+    if method.startswith("csmask-"):
+        model = csmask_model_of(method)
+        return model.name, f"--method {method}"
+    if method != "s2cloudless" and probability_given:
+        raise MaskMethodError("--probability is written by --method s2cloudless only")
+    if method == "scl" and SCL_BAND not in names:
+        raise MaskMethodError(f"--method scl needs a band described 'SCL' (Sen2Cor L2A); the input has {list(names)}")
+    return method, f"--method {method}"
+
+
+def _unet_auto_eligible() -> bool:
+    """True when the packaged default mask model's release allows ``auto`` to pick it."""
+    import json
+
+    from cloudfree.models.release import WEIGHTS_DIR
+
+    cfg = WEIGHTS_DIR / "default-mask" / "config.json"
+    if not cfg.is_file():
+        return False
+    return bool(json.loads(cfg.read_text()).get("extra", {}).get("auto_eligible", False))
+
+
+def _guard(codes: np.ndarray, raster: Raster) -> np.ndarray:
+    """Snow and dark-water guards on one finished window, with the bands it has."""
+    have = set(raster.bands)
+    if not {"B03", "B08"} <= have:
+        return codes
+    refl = raster.select(tuple(b for b in GUARD_BANDS if b in have)).to_reflectance()
+    get = dict(zip(refl.bands, refl.data, strict=True))
+    if "B11" in get:
+        codes = guards.snow_guard(codes, get["B03"], get["B11"])
+    return guards.water_guard(codes, get["B03"], get["B08"])
+
+
+def _engine(
+    src: Path,
+    dst: Path,
+    model_bands: tuple[str, ...],
+    names: tuple[str, ...],
+    probs,
+    codes: tuple[int, ...],
+    summary: SceneMaskSummary,
+    bands: str | None,
+    dn_offset: float | None,
+    tile: int,
+    overlap: int,
+    batch_size: int,
+    guards_on: bool,
+    progress: bool,
+) -> None:
+    missing = [b for b in model_bands if b not in names]
+    if missing:
+        raise bandcat.BandError(
+            f"{src}: {summary.method} needs bands {list(model_bands)} but the file lacks {missing}; "
+            f"it has {list(names)}"
+        )
+    extra = tuple(b for b in GUARD_BANDS if b in names and b not in model_bands) if guards_on else ()
+    select = model_bands + extra
+    spec = InputSpec(src, select=select, bands=names if bands else None, dn_offset=dn_offset)
+    n = len(model_bands)
+
+    def predict(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return probs(np.where(valid[:, None], x[:, :n], 0.0).astype(np.float32), valid)
+
+    def finalize(blended: np.ndarray, window: Window, raster: Raster) -> np.ndarray:
+        out = index_to_codes(np.argmax(blended, axis=0), codes)
+        if guards_on:
+            out = _guard(out, raster)
+        out[~raster.valid] = NODATA
+        summary.add_counts(out, raster.valid)
+        return out[None]
+
+    predict_scene(
+        spec,
+        dst,
+        predict,
+        out_descriptions=("mask",),
+        out_dtype="uint8",
+        nodata=NODATA,
+        tags=summary.tags,
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        finalize=finalize,
+        progress=progress,
+        desc="masking",
+    )
+
+
+def _csmask(src, dst, names, chosen, info, summary, bands, dn_offset, tile, batch_size, guards_on, progress) -> None:
+    model = csmask_model_of(chosen)
+    res = resolution_m(info)
+    f = resample_factor(res)
+    session = model.session()
+    summary.codes = CSMASK_CODES
+    summary.tags.update(
+        CLOUDFREE_MODEL="ukis-csmask",
+        CLOUDFREE_MODEL_VERSION=session.version,
+        CLOUDFREE_CSMASK_FACTOR=f"{f} ({res:.1f} m -> {res * f:.1f} m)" if res else f"{f} (resolution unknown)",
+    )
+    t = tile or MODEL_TILE * f
+    if t != MODEL_TILE * f:
+        raise MaskMethodError(
+            f"ukis-csmask tiles are {MODEL_TILE * f} px at this resolution (factor {f}); got --tile {t}"
+        )
+
+    def probs(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return csmask_probabilities(x, valid, model, f)
+
+    _engine(src, dst, model.in_bands, names, probs, CSMASK_CODES, summary, bands, dn_offset, t, 32 * f,
+            batch_size, guards_on, progress)  # fmt: skip
+
+
+def _unet(src, dst, names, model, device, summary, bands, dn_offset, tile, batch_size, guards_on, progress) -> None:
+    from cloudfree.masking.predict import MaskModel
+
+    runner = MaskModel.load(model, device)
+    summary.codes = runner.codes
+    summary.tags.update(CLOUDFREE_MODEL=runner.config.name, CLOUDFREE_MODEL_VERSION=runner.config.version)
+
+    def probs(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return runner.probabilities(x)
+
+    size, overlap = tile
+    _engine(src, dst, runner.in_bands, names, probs, runner.codes, summary, bands, dn_offset, size or 256,
+            32 if overlap is None else overlap, batch_size, guards_on, progress)  # fmt: skip
+
+
+def _s2cloudless(src, dst, level, summary, bands, dn_offset, progress, options, tile, probability) -> None:
+    from cloudfree.masking.s2cloudless_adapter import S2Cloudless, s2cloudless_scene
+
+    options = dict(options or {})
+    unknown = set(options) - {"threshold", "average_over", "dilation_size"}
+    if unknown:
+        raise MaskMethodError(f"unknown s2cloudless options {sorted(unknown)}")
+    detector = S2Cloudless(level=level, **options)  # the level as given; the adapter reads the tags itself
+    summary.tags.update({f"CLOUDFREE_S2CLOUDLESS_{k.upper()}": str(v) for k, v in detector.describe().items()})
+    result = s2cloudless_scene(
+        src,
+        dst,
+        detector,
+        bands=bands,
+        dn_offset=dn_offset,
+        window=max(tile or 1024, 64),
+        probability=probability,
+        progress=progress,
+        tags=summary.tags,
+    )
+    summary.codes, summary.counts = result.codes, result.counts
+
+
+def _windowed(src, dst, band_index, halo, fn, summary, progress, tags=None, window: int = 1024) -> None:
+    """Apply ``fn`` (codes -> codes) to band ``band_index`` of ``src`` by windows with ``halo`` px of context."""
+    info = open_info(src)
+    height, width = info.height, info.width
+    blocks = [(r, c) for r in range(0, height, window) for c in range(0, width, window)]
+    with (
+        rasterio.open(src) as ds,
+        WindowedCOGWriter(
+            dst, height=height, width=width, crs=info.crs, transform=info.transform, descriptions=("mask",),
+            dtype="uint8", nodata=NODATA, tags=tags or summary.tags,
+        ) as out,
+    ):  # fmt: skip
+        for r, c in tqdm(blocks, desc="mask post-processing", unit="window", file=sys.stderr, disable=not progress):
+            h, w = min(window, height - r), min(window, width - c)
+            r0, c0 = max(r - halo, 0), max(c - halo, 0)
+            r1, c1 = min(r + h + halo, height), min(c + w + halo, width)
+            data = ds.read(band_index + 1, window=Window(c0, r0, c1 - c0, r1 - r0))
+            codes = fn(data)[r - r0 : r - r0 + h, c - c0 : c - c0 + w]
+            summary.add_counts(codes, codes != NODATA)
+            out.write(codes[None].astype(np.uint8), Window(c, r, w, h))
+
+
+@dataclass(frozen=True)
+class MaskerFactory:
+    """Picklable worker factory for batches (``cloudfree.executors.run_batch``): masks one scene per job.
+
+    ``MaskerFactory(method="auto", dilate=0, ...)()`` returns ``process(job) -> dict`` where ``job``
+    has ``.name``, ``.output`` and ``.inputs["optical"]``; the summary dict holds the method, the
+    reason and the cloud fraction.
+    """
+
+    method: str = "auto"
+    dilate: int = 0
+    bands: str | None = None
+    dn_offset: float | None = None
+    level: str | None = None
+    model: str | None = None
+    overwrite: bool = False
+
+    def __call__(self):
+        def process(job: Any) -> dict[str, Any]:
+            inputs: Mapping[str, str] = job.inputs
+            if "optical" not in inputs:
+                raise MaskMethodError(f"{job.name}: a mask job needs an 'optical' input, got {sorted(inputs)}")
+            s = mask_scene(
+                inputs["optical"],
+                job.output,
+                method=self.method,
+                dilate=self.dilate,
+                bands=self.bands,
+                dn_offset=self.dn_offset,
+                level=self.level,
+                model=self.model,
+                overwrite=self.overwrite,
+                progress=False,
+            )
+            return {"name": job.name, "method": s.method, "reason": s.reason, "cloud_fraction": s.cloud_fraction}
+
+        return process
