@@ -80,23 +80,16 @@ def mask_clouds(
     """Cloud and shadow mask of ``image`` (path, Raster or DataArray): uint8 codes 0 clear, 1 thick,
     2 thin, 3 shadow, 255 nodata, on the input's grid; returns the same kind as ``image``.
 
-    ``options`` go to the scene masking entry point (``method``, ``model``, ``device`` ...).
+    ``options`` go to :func:`cloudfree.inference.mask_scene.mask_scene` (``method`` (default
+    ``auto``), ``dilate``, ``level``, ``model``, ``device`` ...).
     """
-    mask_scene = _mask_entry()
+    from cloudfree.inference.mask_scene import mask_scene
 
     def run(src: Path, dst: Path) -> None:
         mask_scene(src, dst, **{"progress": False, **options})
 
     return _apply(image, output, "mask", run, bands, overwrite)
 
-
-def _mask_entry() -> Any:
-    """The scene masking entry point: ``cloudfree.inference.mask_scene`` once it exists, else today's."""
-    try:
-        from cloudfree.inference.mask_scene import mask_scene  # type: ignore[import-not-found]
-    except ImportError:
-        from cloudfree.masking.predict import mask_scene
-    return mask_scene
 
 
 def _apply(image: Any, output: Any, suffix: str, run: Any, bands: Any, overwrite: bool) -> Any:

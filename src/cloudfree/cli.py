@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("info", "describe a raster: bands, size, resolution, CRS, radiometry, valid and cloud fraction"),
     "prepare": ("prepare", "turn cloudy/clear (+SAR) pairs into a chip store of GeoTIFF chips and an index"),
     "simulate-clouds": ("simulate", "add synthetic clouds and shadows to a clear scene, with exact masks"),
-    "mask": ("mask", "cloud and shadow mask of a whole scene (U-Net or s2cloudless)"),
+    "mask": ("mask", "cloud and shadow mask of a whole scene (auto: ukis-csmask; own U-Net, s2cloudless, SCL)"),
     "train": ("train", "train a model from a YAML config"),
     "export": ("export", "export a training checkpoint as model.safetensors + config.json"),
     "remove": ("remove", "remove clouds from a scene with a model or a temporal baseline; writes a COG"),

@@ -29,11 +29,11 @@ from cloudfree.data.synthetic_clouds import CloudSimulator
 from cloudfree.evaluation.figures import stretch_limits, to_rgb
 from cloudfree.evaluation.report import evaluate_rasters
 from cloudfree.inference.composite import cloud_of
+from cloudfree.inference.mask_scene import mask_scene
 from cloudfree.inference.removal import remove
 from cloudfree.io import read_mask, read_raster, write_mask, write_raster
 from cloudfree.io.atomic import atomic_path
 from cloudfree.io.open import open_raster
-from cloudfree.masking.predict import mask_scene
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
 
@@ -176,7 +176,8 @@ def run_demo(
     timings["prepare"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    mask_scene(files["cloudy"], files["mask"], method="unet", model=mask_model, device=device, progress=progress)
+    mask_scene(files["cloudy"], files["mask"], method="unet", model=mask_model, device=device, progress=progress,
+               overwrite=True)
     timings["mask"] = time.perf_counter() - t0
     predicted_mask = read_mask(files["mask"])
 

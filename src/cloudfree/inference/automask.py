@@ -1,17 +1,17 @@
 """``--mask auto``: the one place where removal asks the mask pipeline for a scene's cloud mask.
 
 Removal calls :func:`auto_mask` for the target scene and, with ``--series`` and no
-``--series-masks``, for every other date. Today it calls the masking entry point that exists on
-this branch (:func:`cloudfree.masking.predict.mask_scene`: the packaged ``default-mask`` U-Net,
-else s2cloudless on Level-1C input); at merge it becomes a call of
-:func:`cloudfree.inference.mask_scene.mask_scene` with ``method="auto"``, whose summary says which
-method it chose and why (interfaces.md item 3). Nothing else in the removal pipeline needs to change.
+``--series-masks``, for every other date. It runs :func:`cloudfree.inference.mask_scene.mask_scene`
+with ``method="auto"`` (ukis-csmask at about 30 m for 4- or 6-band input, s2cloudless for 13 L1C
+bands without the csmask bands, the SCL band when the product carries one), whose summary says
+which method it chose and why; that text travels into the output's tags.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from cloudfree.errors import CloudfreeError
 
 
 def auto_mask(
@@ -28,23 +28,13 @@ def auto_mask(
     ``how`` names the method and why it was chosen. ``(None, reason)`` when no mask method
     applies to the scene (the caller then refuses, or falls back where the method allows).
     """
-    if importlib.util.find_spec("cloudfree.masking.predict") is None:
-        return None, "no masking module installed"
-    from cloudfree.masking import predict as masking
+    from cloudfree.inference.mask_scene import mask_scene
 
-    if masking.default_mask_available():
-        try:
-            masking.mask_scene(
-                input_path, out, method="unet", device=device, progress=progress, bands=bands, dn_offset=dn_offset
-            )
-        except ValueError as exc:  # bands missing for the U-Net: try s2cloudless below
-            unet_problem = str(exc)
-        else:
-            return Path(out), f"{masking.DEFAULT_MASK_MODEL} (packaged U-Net mask model)"
-    else:
-        unet_problem = f"{masking.DEFAULT_MASK_MODEL} is not packaged"
     try:
-        masking.mask_scene(input_path, out, method="s2cloudless", progress=progress, bands=bands, dn_offset=dn_offset)
-    except ValueError as exc:  # not L1C, bands missing, extra not installed
-        return None, f"no mask method applies ({unet_problem}; s2cloudless: {exc})"
-    return Path(out), f"s2cloudless (Level-1C input; {unet_problem})"
+        summary = mask_scene(
+            input_path, out, method="auto", bands=bands, dn_offset=dn_offset, device=device,
+            progress=progress, overwrite=True,
+        )  # fmt: skip
+    except (CloudfreeError, ValueError) as exc:  # no method for these bands / this product
+        return None, f"no mask method applies ({exc})"
+    return Path(out), f"{summary.method} ({summary.reason})"
