@@ -224,30 +224,16 @@ def test_bad_inputs_are_refused_and_leave_nothing(tmp_path, monkeypatch):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_mask_auto_uses_the_masking_model(tmp_path, shared_data, monkeypatch):
-    """`auto` masks with the packaged U-Net when there is one, else s2cloudless on Level-1C input."""
-    from cloudfree.masking import predict as masking
-
+def test_mask_auto_uses_the_mask_pipeline(tmp_path, shared_data):
+    """`auto` masks through the mask pipeline's own auto choice (ukis-csmask on this L1C scene) and
+    finds the overcast date's real clouds."""
     src = shared_data / "slovenia_timeseries_l1c" / "S2_L1C_2015-07-31.tif"  # overcast
     rel = identity_release(tmp_path / "id")
-    if masking.default_mask_available():
-        remove(src, tmp_path / "unet.tif", model=rel, mask="auto", tile=64, overlap=16, progress=False, device="cpu")
-        assert "default-mask" in open_info(tmp_path / "unet.tif").tags["CLOUDFREE_METHOD"]
-    monkeypatch.setattr(masking, "default_mask_available", lambda: False)
-    remove(
-        src,
-        tmp_path / "out.tif",
-        model=rel,
-        mask="auto",
-        tile=64,
-        overlap=16,
-        write_mask=tmp_path / "used.tif",
-        progress=False,
-        device="cpu",
-    )
-    assert "s2cloudless" in open_info(tmp_path / "out.tif").tags["CLOUDFREE_METHOD"]
+    remove(src, tmp_path / "out.tif", model=rel, mask="auto", tile=64, overlap=16,
+           write_mask=tmp_path / "used.tif", progress=False, device="cpu")  # fmt: skip
+    assert "csmask" in open_info(tmp_path / "out.tif").tags["CLOUDFREE_METHOD"]
     used = read_mask(tmp_path / "used.tif")
-    assert set(np.unique(used)) <= {0, 1, 255} and (used == 1).mean() > 0.5
+    assert set(np.unique(used)) <= {0, 1, 2, 3, 255} and np.isin(used, (1, 2, 3)).mean() > 0.5
 
 
 def test_sar_only_translation_and_outputs_beyond_the_inputs(tmp_path, shared_data):

@@ -26,7 +26,8 @@ or --dn-offset (-1000 for processing baseline 04.00 and later).
 
 Batches: INPUT may be a folder or a quoted glob ('scenes/*.tif') and -o a folder (OUTDIR/); each
 scene's mask gets the scene's file name; finished masks are skipped unless --overwrite, a failing
-scene is reported and the others continue (exit code 1 if any failed).
+scene is reported and the others continue (exit code 1 if any failed). --scheduler local:N or
+tcp://HOST:PORT runs each scene as a Dask task (docs/scaling.md).
 
 Examples:
   cloudfree mask scene.tif -o mask.tif
@@ -38,9 +39,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from cloudfree.commands.options import add_imagery_options, add_output_options, imagery_options
+from cloudfree.commands.options import add_batch_options, add_imagery_options, add_output_options, imagery_options
 
 METHOD_CHOICES = ("auto", "csmask", "unet", "s2cloudless", "scl")
 
@@ -72,6 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dilation-size", type=int, default=None, help="dilation disk radius, pixels (1)")
     add_imagery_options(parser)
     add_output_options(parser)
+    add_batch_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -110,7 +113,8 @@ def _one(args: argparse.Namespace, scene: Path, output: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cloudfree.inference.batch import expand_inputs, is_batch, run_batch
+    from cloudfree.inference.batch import expand_inputs, is_batch, run_batch, scene_jobs
+    from cloudfree.inference.mask_scene import MaskerFactory
     from cloudfree.masking.auto import METHODS, MaskMethodError
 
     if args.method not in METHODS and not args.method.startswith("csmask-"):
@@ -122,8 +126,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.probability:
         raise MaskMethodError("--probability names one file; it cannot be used with several scenes")
-    scenes = expand_inputs(args.input)
-    result = run_batch(
-        scenes, args.output, lambda s, o: _one(args, s, o), overwrite=args.overwrite, progress=not args.quiet
-    )
-    return 0 if result.ok else 1
+    jobs = scene_jobs(expand_inputs(args.input), args.output)
+    factory = MaskerFactory(
+        method=args.method, dilate=args.dilate, level=args.level, model=args.model, overwrite=True,
+        guards_on=not args.no_guards, device=args.device, **imagery_options(args),
+    )  # fmt: skip
+    report = run_batch(jobs, factory, scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet)
+    print(report.summary(), file=sys.stderr)
+    return 0 if report.ok else 1

@@ -8,18 +8,14 @@ fusion release does not import diffusers (7 s of start-up), a diffusion release 
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from cloudfree import bands as bandcat
-from cloudfree import models
 from cloudfree.errors import ReleaseError
 from cloudfree.models.release import WEIGHTS_DIR, ReleaseConfig, load_release, resolve_release_dir
 
@@ -36,14 +32,14 @@ def default_model_for(band_names: Sequence[str]) -> str:
     return DEFAULT_MODEL
 
 
-def resolve_model(model: str | os.PathLike[str] | None) -> str:
-    """The model to use: ``model`` itself, else the packaged default, else a clear error."""
+def resolve_model(model: str | os.PathLike[str] | None, default: str = DEFAULT_MODEL) -> str:
+    """The model to use: ``model`` itself, else the packaged ``default``, else a clear error."""
     if model is not None:
         return str(model)
-    if (WEIGHTS_DIR / DEFAULT_MODEL).is_dir():
-        return DEFAULT_MODEL
+    if (WEIGHTS_DIR / default).is_dir():
+        return default
     raise ReleaseError(
-        f"no model given and the default model {DEFAULT_MODEL!r} is not packaged with this installation; "
+        f"no model given and the default model {default!r} is not packaged with this installation; "
         f"pass --model NAME|DIR (a release directory with model.safetensors and config.json)"
     )
 
@@ -64,35 +60,15 @@ def read_config(model: str | os.PathLike[str]) -> ReleaseConfig:
     return config
 
 
-def _architecture(name: str) -> type[nn.Module]:
-    for module_name, class_names in models._MODEL_MODULES.items():
-        for class_name in class_names:
-            if class_name.lower() == name.lower():
-                return getattr(importlib.import_module(module_name), class_name)
-    known = sorted(c.lower() for names in models._MODEL_MODULES.values() for c in names)
-    raise ReleaseError(f"unknown model architecture {name!r}; known: {known}")
-
-
 def load_model(model: str | os.PathLike[str], device: str = "cpu") -> tuple[nn.Module, ReleaseConfig]:
-    """The release's network in eval mode on ``device`` (safetensors only) and its config."""
-    config = read_config(model)
-    if config.kind == "diffusion":  # the diffusers scheduler is part of the model: load it all
-        return load_release(model, device=device)
-    directory = resolve_release_dir(model)
-    try:
-        net = _architecture(config.architecture)(**config.arguments)
-    except TypeError as exc:
-        raise ReleaseError(
-            f"{Path(directory) / 'config.json'}: arguments do not fit {config.architecture}: {exc}"
-        ) from exc
-    weights = Path(directory) / "model.safetensors"
-    state = load_file(str(weights), device=str(device))
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ReleaseError(
-            f"{weights}: weights do not fit {config.architecture}: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
-    return net.to(device).eval(), config
+    """The release's network in eval mode on ``device`` (safetensors only) and its config.
+
+    :func:`cloudfree.models.release.load_release` after :func:`read_config` has refused a release
+    that is not a removal model; only the module of the release's architecture is imported, so a
+    Pix2Pix or fusion release does not import diffusers.
+    """
+    read_config(model)
+    return load_release(model, device=device)
 
 
 def default_device() -> str:

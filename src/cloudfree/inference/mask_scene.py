@@ -381,6 +381,8 @@ class MaskerFactory:
     level: str | None = None
     model: str | None = None
     overwrite: bool = False
+    guards_on: bool = True
+    device: str | None = None
 
     def __call__(self):
         def process(job: Any) -> dict[str, Any]:
@@ -398,6 +400,8 @@ class MaskerFactory:
                 model=self.model,
                 overwrite=self.overwrite,
                 progress=False,
+                guards_on=self.guards_on,
+                device=self.device,
             )
             return {"name": job.name, "method": s.method, "reason": s.reason, "cloud_fraction": s.cloud_fraction}
 

@@ -87,7 +87,7 @@ class Remover:
 
     def _name(self) -> str:
         """The release in use: the one asked for, else the packaged default for the scene's bands."""
-        return loading.resolve_model(self.model if self.model is not None else self._default)
+        return loading.resolve_model(self.model, self._default or loading.DEFAULT_MODEL)
 
     def _config_or_none(self) -> ReleaseConfig | None:
         try:
@@ -166,11 +166,13 @@ class Remover:
             self._check_model_inputs(src, names, mask, uncertainty, choice)
         if choice.temporal and mask is None and not opt.replace_all:
             raise ValueError(f"--method {choice.temporal} needs the target's cloud mask (--mask FILE or auto)")
-        self.log(f"{src.name}: method {choice.describe()}")
+        if choice.model:
+            self.net  # noqa: B018  (load the release now: a broken one fails before any work or narration)
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=".cloudfree-remove-") as tmp_dir:
             tmp = Path(tmp_dir)
             mask_path, mask_how = self._mask(mask, src, tmp / "mask.tif", choice)
+            self.log(f"{src.name}: method {choice.describe()}")  # after the inputs proved readable
             self.log(f"{src.name}: mask {mask_how}")
             if choice.temporal is None:
                 summary = self._model(src, names, out, mask_path, mask_how, choice, sar, prev, prev_sar,

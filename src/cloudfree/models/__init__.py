@@ -46,19 +46,30 @@ def registry() -> dict[str, type[nn.Module]]:
     return out
 
 
+def model_class(architecture: str, source: str = "config") -> type[nn.Module]:
+    """The registered class named ``architecture`` (case-insensitive), importing only its module.
+
+    Loading a Pix2Pix release must not pay for importing diffusers (several seconds), so the
+    lookup goes by the class names listed above rather than through :func:`registry`.
+    """
+    key = str(architecture).lower()
+    for module_name, class_names in _MODEL_MODULES.items():
+        for class_name in class_names:
+            if class_name.lower() == key:
+                return getattr(importlib.import_module(module_name), class_name)
+    known = sorted(c.lower() for names in _MODEL_MODULES.values() for c in names)
+    raise ArchitectureError(f"{source}: unknown model architecture {architecture!r}; known: {known}")
+
+
 def build_model(architecture: str, arguments: dict[str, Any], source: str = "config") -> nn.Module:
     """Instantiate a registered architecture with keyword arguments (from a config).
 
     Unknown names and arguments that do not fit the class's signature are refused with an
     :class:`ArchitectureError` naming ``source``, the offending keys and the accepted ones.
     """
-    models = registry()
-    key = str(architecture).lower()
-    if key not in models:
-        raise ArchitectureError(f"{source}: unknown model architecture {architecture!r}; known: {sorted(models)}")
+    cls = model_class(architecture, source)
     if not isinstance(arguments, dict):
         raise ArchitectureError(f"{source}: arguments of {architecture!r} must be a mapping, got {arguments!r}")
-    cls = models[key]
     params = inspect.signature(cls).parameters
     accepted = sorted(n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
     open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
