@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"mask": 10.0, "rgbn": 12.0, "l1c13": 10.0}  # name -> default training minutes
+MODELS = {"mask": 10.0, "rgbn": 40.0, "l1c13": 40.0}  # name -> default training minutes
 
 
 def train_one(name: str, minutes: float, device: str, threads: int) -> Path:
@@ -34,6 +34,10 @@ def train_one(name: str, minutes: float, device: str, threads: int) -> Path:
     from cloudfree.training.trainer import train
 
     torch.set_num_threads(threads)
+    if name in ("rgbn", "l1c13"):
+        from cloudfree.data.holdout import prepare_training_inputs
+
+        prepare_training_inputs(ROOT, log=lambda msg: print(f"[{name}] {msg}", flush=True))
     seconds = int(minutes * 60)
     overrides = [
         f"trainer.max_time=00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}",
@@ -82,7 +86,7 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(MODELS), help="comma-separated subset of mask,rgbn,l1c13")
     parser.add_argument("--minutes", type=float, help="training minutes per model (default: per-model budget)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for training")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for training")
     parser.add_argument("--seeds", type=int, default=3, help="cloud simulations per held-out scene")
     parser.add_argument("--skip-training", action="store_true", help="package the existing runs/ checkpoints")
     parser.add_argument("--skip-packaging", action="store_true", help="train only")
