@@ -69,14 +69,19 @@ HELD_OUT: tuple[HeldOutWindow, ...] = (
     HeldOutWindow("spyndex_bottom", SPYNDEX, (200, 0, 100, 300), "spyndex sample scene rows 200-299 (4 bands, DN)"),
     HeldOutWindow("sen1floods11_bottom", S1F, (384, 0, 128, 512), "Sen1Floods11 chip rows 384-511 (L1C, 13 bands)"),
     HeldOutWindow(
-        "slovenia_0830_bottom", SLOVENIA.format("2015-08-30"), (64, 0, 37, 100),
+        "slovenia_0830_bottom",
+        SLOVENIA.format("2015-08-30"),
+        (64, 0, 37, 100),
         "Slovenia 2015-08-30 rows 64-100 (L1C, 13 bands)",
-    ),  # fmt: skip
+    ),
     HeldOutWindow("bigearthnet_4_55", BEN + "S2A_MSIL2A_20170617T113321_4_55", None, "BigEarthNet patch 4_55 (L2A)"),
     HeldOutWindow(
-        "madagascar_clear", MADAGASCAR, (384, 256, 128, 192),
-        "Madagascar L1C rows 384-511, cols 256-447 (clear part of the cloudy scene, 13 bands)", MADAGASCAR_MASK,
-    ),  # fmt: skip
+        "madagascar_clear",
+        MADAGASCAR,
+        (384, 256, 128, 192),
+        "Madagascar L1C rows 384-511, cols 256-447 (clear part of the cloudy scene, 13 bands)",
+        MADAGASCAR_MASK,
+    ),
 )
 
 # Training entries: (path, window, exclusion mask); rows of Slovenia 64.. and the held-out windows stay out.
@@ -90,10 +95,16 @@ _TRAIN_ALL = (
 # The SEN12MS-CR patch is NOT trained on: s2cloudless leaves 27 % of it clear, in fragments with no
 # cloud-free 64 x 64 px crop (the training patch), so it serves the real-cloud checks only.
 _TRAIN_RGBN_ONLY = (  # no 13-band L1C data in these
-    *((BEN + p, None, None) for p in (
-        "S2A_MSIL2A_20170613T101031_87_48", "S2A_MSIL2A_20170617T113321_36_85", "S2A_MSIL2A_20171221T112501_56_35",
-        "S2B_MSIL2A_20170924T93020_69_24", "S2B_MSIL2A_20180204T94161_57_38",  # the last one is clear snow
-    )),  # fmt: skip
+    *(
+        (BEN + p, None, None)
+        for p in (
+            "S2A_MSIL2A_20170613T101031_87_48",
+            "S2A_MSIL2A_20170617T113321_36_85",
+            "S2A_MSIL2A_20171221T112501_56_35",
+            "S2B_MSIL2A_20170924T93020_69_24",
+            "S2B_MSIL2A_20180204T94161_57_38",  # the last one is clear snow
+        )
+    ),
     (f"{SCENES_DIR}/spyndex_sentinel.tif", (0, 0, 192, 300), None),
 )
 VALIDATION = ((S1F, (384, 0, 128, 512)),)  # checkpoint selection only (a held-out window)

@@ -22,7 +22,7 @@ Radiative model, per band ``b`` of centre wavelength ``lambda_b`` (from the band
   dependence ``s_b = (lambda_b / 550 nm) ** (-angstrom / (1 + tau))``: thin cloud and haze scatter
   more in the blue than in the SWIR, thick clouds (large ``tau``) are spectrally flat and opaque.
   ``cloudy = clear * t_b + R_b * (1 - t_b)`` where the cloud reflectance ``R_b`` is bright and
-  flat up to B09 (``thick_reflectance``, 0.4..0.8, with texture), lower in B11 and B12 (water and
+  flat up to B09 (``thick_reflectance``, 0.35..0.75, with texture), lower in B11 and B12 (water and
   ice absorb in the SWIR) and ``cirrus_reflectance`` in the cirrus band B10, where the ground is
   dark, so thin cloud shows there.
 * shadow: the ground is darkened multiplicatively, ``clear * (1 - w * (1 - keep_b))`` with ``w``
@@ -170,8 +170,8 @@ class CloudSimulator:
     Attributes:
         coverage: fraction of valid pixels that become cloud (thick + thin), 0..1.
         thin_fraction: fraction of the cloud pixels that are thin cloud (the rims of clouds), 0..1.
-        thick_reflectance: visible reflectance of thick cloud tops (0.4..0.8 for real clouds).
-        cirrus_reflectance: cloud reflectance in the cirrus band B10 (high clouds are bright there).
+        thick_reflectance: visible reflectance of thick cloud tops (0.35..0.75; real cloudy scenes in ../shared/data show 0.15-0.3 medians inside their masks, which include thin edges).
+        cirrus_reflectance: cloud reflectance in the cirrus band B10 (low clouds are dark there, as measured on the real scenes: 0.001-0.02; high cirrus bright).
         swir16_factor, swir22_factor: cloud reflectance in B11 / B12 relative to the visible.
         angstrom: spectral exponent of thin-cloud scattering (0 flat .. 2 strongly blue).
         tau_max: optical depth in the densest part of thick clouds.
@@ -192,10 +192,10 @@ class CloudSimulator:
 
     coverage: RangeLike = (0.1, 0.6)
     thin_fraction: RangeLike = (0.1, 0.5)
-    thick_reflectance: RangeLike = (0.4, 0.8)
-    cirrus_reflectance: RangeLike = (0.05, 0.4)
-    swir16_factor: RangeLike = (0.7, 0.9)
-    swir22_factor: RangeLike = (0.45, 0.7)
+    thick_reflectance: RangeLike = (0.35, 0.75)
+    cirrus_reflectance: RangeLike = (0.005, 0.08)
+    swir16_factor: RangeLike = (0.7, 1.0)
+    swir22_factor: RangeLike = (0.5, 0.8)
     angstrom: RangeLike = (0.8, 1.6)
     tau_max: RangeLike = (8.0, 30.0)
     cloud_type: str = "mixed"

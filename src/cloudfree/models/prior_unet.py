@@ -133,6 +133,10 @@ class PriorResidualUNet(nn.Module):
             nn.Sequential(_conv(width(i - 1), width(i)), _conv(width(i), width(i))) for i in range(1, depth + 1)
         )
         self.up = nn.ModuleList(_Up(width(i + 1), width(i), width(i)) for i in range(depth - 1, -1, -1))
+        for m in self.modules():  # variance-preserving init, so the deep features reach the head at full scale
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
         self.head = nn.Conv2d(width(0), out_channels, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)

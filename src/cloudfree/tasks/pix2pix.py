@@ -19,8 +19,8 @@ taken over the cloud/shadow pixels, the only ones the model changes).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
