@@ -9,7 +9,8 @@ Real Sentinel-2 clouds come in a few recognisable forms, each drawn here as a sm
   ones, as real cumulus size distributions are roughly power laws), each cell is a Gaussian bump,
   and the sum is modulated by fine ``1/f`` noise so edges are ragged ("cauliflower") rather than
   round; a light Gaussian smoothing removes pixel-scale fragments (bench/bench_clouds.py showed
-  a median object of 1-2 px without it, against tens of pixels in real masks). At 10 m cumulus cells are tens to a few hundred pixels across.
+  a median object of 1-2 px without it, against tens of pixels in real masks). At 10 m cumulus
+  cells are tens to a few hundred pixels across.
 * ``stratus``: stratiform sheets, a very smooth ``1/f^beta`` field (``beta`` 3..3.8) whose
   structures are ``size_px`` and larger; thresholded it gives large sheets with holes and soft,
   irregular margins, from partial to total cover.

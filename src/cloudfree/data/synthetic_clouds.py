@@ -170,8 +170,10 @@ class CloudSimulator:
     Attributes:
         coverage: fraction of valid pixels that become cloud (thick + thin), 0..1.
         thin_fraction: fraction of the cloud pixels that are thin cloud (the rims of clouds), 0..1.
-        thick_reflectance: visible reflectance of thick cloud tops (0.35..0.75; real cloudy scenes in ../shared/data show 0.15-0.3 medians inside their masks, which include thin edges).
-        cirrus_reflectance: cloud reflectance in the cirrus band B10 (low clouds are dark there, as measured on the real scenes: 0.001-0.02; high cirrus bright).
+        thick_reflectance: visible reflectance of thick cloud tops (0.35..0.75; real cloud masks in
+            ../shared/data have medians of 0.15-0.3 because they include thin edges).
+        cirrus_reflectance: cloud reflectance in the cirrus band B10 (low clouds are dark there: 0.001-0.02
+            measured on the real scenes; high cirrus is bright).
         swir16_factor, swir22_factor: cloud reflectance in B11 / B12 relative to the visible.
         angstrom: spectral exponent of thin-cloud scattering (0 flat .. 2 strongly blue).
         tau_max: optical depth in the densest part of thick clouds.
