@@ -47,6 +47,7 @@ MADAGASCAR_MASK = "madagascar_cloudy_l1c/s2cloudless_mask.tif"
 SEN12MSCR = "sen12mscr_sample/ROIs1868_summer_s2_cloudy_19_p30.tif"
 SLOVENIA = "slovenia_timeseries_l1c/S2_L1C_{}.tif"
 SPYNDEX = "spyndex:sentinel"  # the installed package's sample scene
+DEMO_PATCH = "S2A_MSIL2A_20170617T113321_4_55"  # held out; ships in bigearthnet-common
 
 
 def data_root() -> Path:
@@ -134,10 +135,51 @@ def validation_entries(shared: str = "../shared/data") -> list[str | dict[str, A
     return [_entry(p, w, None, shared) for p, w in VALIDATION]
 
 
-def spyndex_scene() -> Raster:
-    """The clear Sentinel-2 sample shipped by ``spyndex``: 4 x 300 x 300 DN (B02, B03, B04, B08), no georeference.
+def bigearthnet_package_patch(patch: str = DEMO_PATCH, bands: tuple[str, ...] = ("B02", "B03", "B04", "B08")) -> Raster:
+    """A georeferenced BigEarthNet-S2 example patch (L2A, 10 m bands, UTM) read from ``bigearthnet-common``.
 
-    The DataArray has dims ``(band, x, y)``; it is transposed to ``(band, y, x)`` = (bands, rows, cols).
+    The package ships its examples as a ``.tar.bz2``; the band GeoTIFFs are read from the archive
+    in memory (nothing is extracted to disk). Returns ``(bands, 120, 120)`` DN with the patch's CRS
+    and transform.
+    """
+    import tarfile
+    from importlib import resources
+
+    import rasterio
+
+    archive = resources.files("bigearthnet_common") / "BigEarthNet-S2-Example.tar.bz2"
+    arrays, profile = [], None
+    with resources.as_file(archive) as path, tarfile.open(path, "r:bz2") as tar:
+        members = {m.name.rsplit("/", 1)[-1]: m for m in tar.getmembers() if m.isfile()}
+        for band in bands:
+            member = members.get(f"{patch}_{band}.tif")
+            if member is None:
+                raise ValueError(f"bigearthnet-common holds no band {band} of patch {patch!r}")
+            data = tar.extractfile(member).read()  # type: ignore[union-attr]
+            with rasterio.MemoryFile(data) as mem, mem.open() as src:
+                arrays.append(src.read(1))
+                profile = profile or {"crs": src.crs, "transform": src.transform}
+    dn = np.stack(arrays).astype(np.uint16)
+    assert profile is not None
+    return Raster(
+        data=dn,
+        bands=tuple(bands),
+        crs=profile["crs"],
+        transform=profile["transform"],
+        valid=(dn > 0).all(axis=0),
+        radiometry=Radiometry.DN,
+        nodata=0,
+        source=f"bigearthnet-common example patch {patch}",
+        tags={"SOURCE": f"BigEarthNet-S2 example patch {patch} (Sentinel-2 L2A, 10 m, DN), bigearthnet-common"},
+    )
+
+
+def spyndex_scene() -> Raster:
+    """The clear Sentinel-2 sample shipped by ``spyndex``: 4 x 300 x 300 DN (B02, B03, B04, B08).
+
+    It carries no georeference (the package says nothing about where it lies), so it is used for
+    training and held-out scoring, not for outputs a user opens in a GIS. The DataArray has dims
+    ``(band, x, y)``; it is transposed to ``(band, y, x)`` = (bands, rows, cols).
     """
     import spyndex
 

@@ -14,7 +14,7 @@ Why this design (issue 11, item 1):
   tile size, and is about as good as harmonic / biharmonic inpainting on large holes while being
   orders of magnitude faster than ``skimage.restoration.inpaint_biharmonic`` per tile.
 * **The network learns the residual over that prior**, inside the mask only:
-  ``out = prior + mask * residual``, with the last layer initialised to zero, so an untrained
+  ``out = prior + mask * (unet + per_pixel)``, with the last layers initialised to zero, so an untrained
   model already *is* the classical fill, and training can only add what the prior lacks (texture,
   edges continued from the surroundings, the ground under thin cloud and shadow). Clear pixels
   pass through unchanged.
@@ -138,8 +138,15 @@ class PriorResidualUNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
                 nn.init.zeros_(m.bias)
         self.head = nn.Conv2d(width(0), out_channels, 1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        # a per-pixel branch (1x1 convolutions over filled, raw and mask): the ground under thin
+        # cloud and shadow is mostly a per-pixel function of the attenuated signal and the prior,
+        # which this branch learns in a few hundred steps, long before the U-Net's context does
+        self.pixel = nn.Sequential(
+            nn.Conv2d(2 * n_opt + 1, 4 * ngf, 1), nn.LeakyReLU(0.2, True), nn.Conv2d(4 * ngf, out_channels, 1)
+        )
+        for last in (self.head, self.pixel[-1]):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     @property
     def multiple(self) -> int:
@@ -161,11 +168,12 @@ class PriorResidualUNet(nn.Module):
                 f"got {tuple(x.shape[-2:])}"
             )
         filled, raw, mask = self.prior(x)
-        feats = [self.stem(torch.cat([filled, raw, mask], 1))]
+        stacked = torch.cat([filled, raw, mask], 1)
+        feats = [self.stem(stacked)]
         for block in self.down:
             feats.append(block(F.avg_pool2d(feats[-1], 2)))
         y = feats[-1]
         for block, skip in zip(self.up, reversed(feats[:-1]), strict=True):
             y = block(y, skip)
         base = filled[:, [self.optical.index(c) for c in self.prior_channels]]
-        return (base + mask * self.head(y)).clamp(-1.0, 1.0)
+        return (base + mask * (self.head(y) + self.pixel(stacked))).clamp(-1.0, 1.0)
