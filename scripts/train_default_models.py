@@ -46,7 +46,14 @@ def train_one(name: str, minutes: float, device: str, threads: int) -> Path:
     config = load_config(ROOT / "configs" / f"default_{name}.yaml", overrides)
     t0 = time.perf_counter()
     last = train(config)
-    print(f"[{name}] trained for {(time.perf_counter() - t0) / 60:.1f} min -> {last}", flush=True)
+    minutes = (time.perf_counter() - t0) / 60
+    print(f"[{name}] trained for {minutes:.1f} min -> {last}", flush=True)
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    steps = int(ckpt.get("global_step", 0))
+    samples = steps * int(config["data"].get("batch_size", 1))
+    record = {"minutes": minutes, "steps": steps, "samples": samples, "samples_per_s": samples / (minutes * 60),
+              "threads": threads}  # fmt: skip
+    (ROOT / "runs" / f"default_{name}" / "training.json").write_text(json.dumps(record, indent=2))
     return last
 
 
@@ -67,7 +74,9 @@ def package_one(name: str, device: str, seeds: int) -> Path:
     else:
         metrics = evaluate_removal_model(release, device=device, seeds=seeds)
     (release / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    write_model_card(release, config, metrics, ROOT / "configs" / f"default_{name}.yaml")
+    record = run_dir / "training.json"
+    training = json.loads(record.read_text()) if record.exists() else None
+    write_model_card(release, config, metrics, ROOT / "configs" / f"default_{name}.yaml", training)
     target = WEIGHTS_DIR / f"default-{name}"
     staging = WEIGHTS_DIR / f".default-{name}.staging"
     if staging.exists():

@@ -6,7 +6,8 @@ ships: BigEarthNet-S2 example ``S2A_MSIL2A_20170617T113321_4_55`` from ``bigeart
 trained on), so every output COG carries its CRS and transform. (The spyndex sample scene has no
 known location, so it is not used for outputs.) Clouds are realistic simulated ones (cumulus,
 stratiform sheets or haze with their shadows, :mod:`cloudfree.data.cloud_fields`). ``input=`` runs
-the same chain on a user's own clear scene, which keeps its CRS and transform throughout. The ground truth is the clear scene itself, so the metrics say how close the
+the same chain on a user's own clear scene, which keeps its CRS and transform throughout. The ground
+truth is the clear scene itself, so the metrics say how close the
 result is to what the clouds hid, compared with leaving the cloudy input as it is.
 
 Outputs in ``out_dir``: ``clear.tif`` (truth), ``cloudy.tif``, ``mask_truth.tif`` (simulator),
@@ -37,7 +38,6 @@ from cloudfree.io import read_mask, read_raster, write_mask, write_raster
 from cloudfree.io.atomic import atomic_path
 from cloudfree.io.open import open_raster
 from cloudfree.masking.predict import mask_scene
-from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
 
 # Default removal model per input band set; the mask model reads B02, B03, B04, B08.
