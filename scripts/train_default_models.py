@@ -68,7 +68,11 @@ def package_one(name: str, device: str, seeds: int) -> Path:
     release = run_dir / "release"
     if release.exists():
         shutil.rmtree(release)
-    _, config = export_release(run_dir / "checkpoints" / "last.ckpt", release, name=f"default-{name}", half=True)
+    # the checkpoint with the best validation PSNR (ModelCheckpoint keeps the top one), else the last
+    best = sorted((run_dir / "checkpoints").glob("epoch*.ckpt"))
+    checkpoint = best[-1] if best else run_dir / "checkpoints" / "last.ckpt"
+    print(f"[{name}] releasing {checkpoint.name}", flush=True)
+    _, config = export_release(checkpoint, release, name=f"default-{name}", half=True)
     if config.kind == "mask":
         metrics = evaluate_mask_model(release, device=device, seeds=seeds)
     else:

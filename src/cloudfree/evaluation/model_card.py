@@ -147,7 +147,8 @@ def write_model_card(
             if training
             else f" {trainer.get('max_time', 'n/a')}"
         )
-        + f", config `{Path(training_config).name}` (run `python scripts/train_default_models.py` to reproduce)",
+        + f", config `{Path(training_config).name}` (run `python scripts/train_default_models.py` to reproduce)"
+        + (f"; {training['note']}" if training and training.get("note") else ""),
         "",
         "## Training data",
         "",
