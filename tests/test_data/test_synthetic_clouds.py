@@ -226,7 +226,7 @@ def test_cumulus_objects_grow_with_the_cell_size(clear13):
         for seed in range(3):
             sim = CloudSimulator(cloud_type="cumulus", coverage=0.3, cumulus_px=px, shadows=False)
             _, mask = sim.simulate(clear13.data, clear13.bands, seed)
-            labels, n = ndimage.label(np.isin(mask, (THICK, THIN)))
+            labels, _ = ndimage.label(np.isin(mask, (THICK, THIN)))
             sizes += list(np.bincount(labels.ravel())[1:])
         return float(np.median(sizes))
 
