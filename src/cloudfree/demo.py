@@ -83,7 +83,13 @@ def mask_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
 
 def write_demo_figure(
-    cloudy: Raster, mask: np.ndarray, result: Raster, truth: Raster, path: Path, true_mask: np.ndarray | None = None
+    cloudy: Raster,
+    mask: np.ndarray,
+    result: Raster,
+    truth: Raster,
+    path: Path,
+    true_mask: np.ndarray | None = None,
+    title: str | None = None,
 ) -> Path:
     """Panels cloudy / simulated mask / mask used / result / reference, true colour (B04, B03, B02).
 
@@ -115,7 +121,7 @@ def write_demo_figure(
         ax.imshow(image, interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.set_axis_off()
-    fig.suptitle(f"{truth.tags.get('SOURCE', truth.source)}; true colour, reference 2-98 % stretch", fontsize=9)
+    fig.suptitle(f"{title or truth.source}; true colour (B04, B03, B02), reference 2-98 % stretch", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -189,7 +195,8 @@ def run_demo(
     with atomic_path(files["metrics"]) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     scores = mask_scores(predicted_mask, truth_mask)
-    write_demo_figure(cloudy_back, predicted_mask, result, truth, files["figure"], true_mask=truth_mask)
+    write_demo_figure(cloudy_back, predicted_mask, result, truth, files["figure"], true_mask=truth_mask,
+                      title=scene.tags.get("SOURCE", str(scene.source)))  # fmt: skip
     # HTML report: the lead wires cloudfree.evaluation.html_report.write_html_report (helper H3) in here,
     # e.g. files["report"] = write_html_report(out / "report.html", before=files["cloudy"],
     # after=files["result"], reference=files["clear"], mask=files["mask"], metrics=metrics, settings={...})
