@@ -58,8 +58,9 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _three(a: dict[str, float], b: dict[str, float], c: dict[str, float], key: str, digits: int) -> str:
-    return " / ".join(f"{d[key]:.{digits}f}" for d in (a, b, c))
+def _three(a: dict[str, float], b: dict[str, float] | None, c: dict[str, float], key: str, digits: int) -> str:
+    """``model / biharmonic / input`` (``model / input`` when there is no biharmonic figure)."""
+    return " / ".join(f"{d[key]:.{digits}f}" for d in (a, b, c) if d is not None)
 
 
 def _metric_section(metrics: dict[str, Any]) -> list[str]:
@@ -67,7 +68,7 @@ def _metric_section(metrics: dict[str, Any]) -> list[str]:
         rows = []
         for scene, m in metrics["scenes"].items():
             model, base = m["cloudy_pixels"]["model"], m["cloudy_pixels"]["cloudy_input"]
-            bih = m["cloudy_pixels"].get("biharmonic", {k: float("nan") for k in model})
+            bih = m["cloudy_pixels"].get("biharmonic")  # absent in metrics written before the peer was added
             rows.append(
                 {
                     "held-out window": scene,
