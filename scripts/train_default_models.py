@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODELS = {"mask": 10.0, "rgbn": 12.0, "l1c13": 10.0}  # name -> default training minutes
+MODELS = {"mask": 10.0, "rgbn": 40.0, "l1c13": 40.0}  # name -> default training minutes
 
 
 def train_one(name: str, minutes: float, device: str, threads: int) -> Path:
@@ -34,6 +34,10 @@ def train_one(name: str, minutes: float, device: str, threads: int) -> Path:
     from cloudfree.training.trainer import train
 
     torch.set_num_threads(threads)
+    if name in ("rgbn", "l1c13"):
+        from cloudfree.data.holdout import prepare_training_inputs
+
+        prepare_training_inputs(ROOT, log=lambda msg: print(f"[{name}] {msg}", flush=True))
     seconds = int(minutes * 60)
     overrides = [
         f"trainer.max_time=00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}",
@@ -42,7 +46,14 @@ def train_one(name: str, minutes: float, device: str, threads: int) -> Path:
     config = load_config(ROOT / "configs" / f"default_{name}.yaml", overrides)
     t0 = time.perf_counter()
     last = train(config)
-    print(f"[{name}] trained for {(time.perf_counter() - t0) / 60:.1f} min -> {last}", flush=True)
+    minutes = (time.perf_counter() - t0) / 60
+    print(f"[{name}] trained for {minutes:.1f} min -> {last}", flush=True)
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    steps = int(ckpt.get("global_step", 0))
+    samples = steps * int(config["data"].get("batch_size", 1))
+    record = {"minutes": minutes, "steps": steps, "samples": samples, "samples_per_s": samples / (minutes * 60),
+              "threads": threads}  # fmt: skip
+    (ROOT / "runs" / f"default_{name}" / "training.json").write_text(json.dumps(record, indent=2))
     return last
 
 
@@ -57,13 +68,19 @@ def package_one(name: str, device: str, seeds: int) -> Path:
     release = run_dir / "release"
     if release.exists():
         shutil.rmtree(release)
-    _, config = export_release(run_dir / "checkpoints" / "last.ckpt", release, name=f"default-{name}", half=True)
+    # the checkpoint with the best validation PSNR (ModelCheckpoint keeps the top one), else the last
+    best = sorted((run_dir / "checkpoints").glob("epoch*.ckpt"))
+    checkpoint = best[-1] if best else run_dir / "checkpoints" / "last.ckpt"
+    print(f"[{name}] releasing {checkpoint.name}", flush=True)
+    _, config = export_release(checkpoint, release, name=f"default-{name}", half=True)
     if config.kind == "mask":
         metrics = evaluate_mask_model(release, device=device, seeds=seeds)
     else:
         metrics = evaluate_removal_model(release, device=device, seeds=seeds)
     (release / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    write_model_card(release, config, metrics, ROOT / "configs" / f"default_{name}.yaml")
+    record = run_dir / "training.json"
+    training = json.loads(record.read_text()) if record.exists() else None
+    write_model_card(release, config, metrics, ROOT / "configs" / f"default_{name}.yaml", training)
     target = WEIGHTS_DIR / f"default-{name}"
     staging = WEIGHTS_DIR / f".default-{name}.staging"
     if staging.exists():
@@ -82,7 +99,7 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(MODELS), help="comma-separated subset of mask,rgbn,l1c13")
     parser.add_argument("--minutes", type=float, help="training minutes per model (default: per-model budget)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for training")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for training")
     parser.add_argument("--seeds", type=int, default=3, help="cloud simulations per held-out scene")
     parser.add_argument("--skip-training", action="store_true", help="package the existing runs/ checkpoints")
     parser.add_argument("--skip-packaging", action="store_true", help="train only")

@@ -1,4 +1,4 @@
-"""The demo chain and the packaged default models, end to end on the real spyndex scene."""
+"""The demo chain and the packaged default models, end to end on real scenes shipped by installed packages."""
 
 import json
 
@@ -7,7 +7,8 @@ import pytest
 import rasterio
 
 from cloudfree.cli import main
-from cloudfree.demo import pick_removal_model, spyndex_scene
+from cloudfree.data.holdout import spyndex_scene
+from cloudfree.demo import pick_removal_model
 from cloudfree.masking.predict import MaskModel
 from cloudfree.models.release import WEIGHTS_DIR, load_release
 
@@ -73,3 +74,25 @@ def test_demo_on_a_users_georeferenced_scene_keeps_its_crs(shared_data, tmp_path
         assert res.crs == src.crs and res.transform == src.transform
         assert res.count == 13  # the 13-band default model was picked
     assert main(["demo", "--input", str(scene), "--out", str(out), "--coverage", "1.5"]) == 2
+
+
+def test_demo_is_georeferenced_warning_free_and_unbiased_at_the_last_row_and_column(tmp_path):
+    """Issue 15 item 7: real georeference, no warning reaches the user, no blue last row/column."""
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
+    out = tmp_path / "demo"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["demo", "--out", str(out), "--quiet"]) == 0
+    bad = [w for w in caught if issubclass(w.category, (NotGeoreferencedWarning, RuntimeWarning))]
+    assert not bad, [str(w.message) for w in bad]
+    for name in ("clear.tif", "cloudy.tif", "mask.tif", "result.tif"):
+        with rasterio.open(out / name) as src:
+            assert src.crs is not None and src.crs.to_epsg() == 32629, name
+            assert not src.transform.is_identity
+    with rasterio.open(out / "result.tif") as res, rasterio.open(out / "clear.tif") as ref:
+        err = res.read().astype(float) / 1e4 - ref.read().astype(float) / 1e4
+    for edge in (err[:, -1, :], err[:, :, -1]):  # mean signed error per band on the last row / column
+        assert np.abs(edge.mean(axis=1)).max() < 0.02, edge.mean(axis=1)

@@ -1,15 +1,20 @@
 """The demo chain: a real clear scene -> synthetic clouds -> mask -> cloud removal -> metrics.
 
-By default the scene is the real clear Sentinel-2 sample that the ``spyndex`` package ships
-(B02, B03, B04, B08 at 10 m, DN, 300 x 300 px; it carries no georeferencing, so the outputs carry
-none either). ``input=`` runs the same chain on a user's own clear scene, which keeps its CRS and
-transform throughout. The ground truth is the clear scene itself, so the metrics say how close the
+By default the scene is a real clear, georeferenced Sentinel-2 patch that an installed package
+ships: BigEarthNet-S2 example ``S2A_MSIL2A_20170617T113321_4_55`` from ``bigearthnet-common``
+(B02, B03, B04, B08 at 10 m, L2A DN, 120 x 120 px, UTM zone 29N; a window no default model was
+trained on), so every output COG carries its CRS and transform. (The spyndex sample scene has no
+known location, so it is not used for outputs.) Clouds are realistic simulated ones (cumulus,
+stratiform sheets or haze with their shadows, :mod:`cloudfree.data.cloud_fields`). ``input=`` runs
+the same chain on a user's own clear scene, which keeps its CRS and transform throughout. The ground
+truth is the clear scene itself, so the metrics say how close the
 result is to what the clouds hid, compared with leaving the cloudy input as it is.
 
 Outputs in ``out_dir``: ``clear.tif`` (truth), ``cloudy.tif``, ``mask_truth.tif`` (simulator),
 ``mask.tif`` (what the mask model found), ``result.tif`` (cloud-free COG), ``demo.png``,
 ``metrics.json`` (``{"result": ..., "cloudy_input": ...}`` in the ``cloudfree evaluate`` structure,
-both against the truth over the true cloud mask) and ``summary.json``.
+both against the truth over the true cloud mask), ``provenance.tif`` (which pixels the model made),
+``report.html`` (self-contained: before/after swipe, overlays, metrics) and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from affine import Affine
 
 from cloudfree import bands as bandcat
+from cloudfree.data.holdout import DEMO_PATCH, bigearthnet_package_patch, spyndex_scene  # noqa: F401 (re-export)
 from cloudfree.data.synthetic_clouds import CloudSimulator
 from cloudfree.evaluation.figures import stretch_limits, to_rgb
+from cloudfree.evaluation.html_report import write_html_report
 from cloudfree.evaluation.report import evaluate_rasters
 from cloudfree.inference.composite import cloud_of
 from cloudfree.inference.mask_scene import mask_scene
@@ -51,32 +57,6 @@ class DemoResult:
     metrics: dict[str, Any]
     mask_scores: dict[str, float]
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def spyndex_scene() -> Raster:
-    """The clear Sentinel-2 sample shipped by ``spyndex``: 4 x 300 x 300 DN, no georeferencing.
-
-    The DataArray has dims ``(band, x, y)``; it is transposed to ``(band, y, x)`` = (bands, rows, cols).
-    """
-    import spyndex
-
-    da = spyndex.datasets.open("sentinel")
-    names = tuple(bandcat.canonical(str(b)) for b in da.coords["band"].values)
-    dn = np.asarray(da.transpose("band", "y", "x").values)
-    if dn.min() < 0 or dn.max() > 65535:
-        raise ValueError(f"spyndex sample holds values outside uint16 ({dn.min()}..{dn.max()})")
-    dn = dn.astype(np.uint16)
-    return Raster(
-        data=dn,
-        bands=names,
-        crs=None,
-        transform=Affine.identity(),
-        valid=(dn > 0).all(axis=0),
-        radiometry=Radiometry.DN,
-        nodata=0,
-        source="spyndex.datasets.open('sentinel')",
-        tags={"SOURCE": "spyndex sample Sentinel-2 scene (B02, B03, B04, B08, 10 m, DN)"},
-    )
 
 
 def pick_removal_model(scene_bands: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
@@ -105,29 +85,46 @@ def mask_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     }
 
 
-def write_demo_figure(cloudy: Raster, mask: np.ndarray, result: Raster, truth: Raster, path: Path) -> Path:
-    """Four panels (cloudy / mask / result / truth), true colour with the truth's 2-98 % stretch."""
+def write_demo_figure(
+    cloudy: Raster,
+    mask: np.ndarray,
+    result: Raster,
+    truth: Raster,
+    path: Path,
+    true_mask: np.ndarray | None = None,
+    title: str | None = None,
+) -> Path:
+    """Panels cloudy / simulated mask / mask used / result / reference, true colour (B04, B03, B02).
+
+    All RGB panels share ONE stretch, the reference's 2-98 % per band (so colours compare across
+    panels and bright clouds saturate instead of darkening the ground); masks: black clear, white
+    thick cloud, light blue thin cloud, orange shadow.
+    """
     from matplotlib.figure import Figure
 
     rgb = ("B04", "B03", "B02")
     views = [r.to_reflectance().select(rgb) for r in (cloudy, result, truth)]
     limits = stretch_limits(views[2].data, truth.valid)
-    fig = Figure(figsize=(16, 4.6), dpi=100)
-    axes = fig.subplots(1, 4)
-    panels = [
-        ("cloudy input", to_rgb(views[0].data, limits, cloudy.valid)),
-        ("mask (thick, thin, shadow)", None),
+    colours = np.array([[0.1, 0.1, 0.1], [1.0, 1.0, 1.0], [0.55, 0.75, 1.0], [0.9, 0.45, 0.1]])
+
+    def codes_rgb(codes: np.ndarray) -> np.ndarray:
+        return colours[np.where(codes == 255, 0, codes).clip(0, 3)]
+
+    panels = [("cloudy input (simulated clouds)", to_rgb(views[0].data, limits, cloudy.valid))]
+    if true_mask is not None:
+        panels.append(("simulated clouds (truth)", codes_rgb(true_mask)))
+    panels += [
+        ("mask used (default-mask model)", codes_rgb(mask)),
         ("cloudfree result", to_rgb(views[1].data, limits, result.valid)),
-        ("truth (clear scene)", to_rgb(views[2].data, limits, truth.valid)),
+        ("reference (the clear scene)", to_rgb(views[2].data, limits, truth.valid)),
     ]
-    colours = np.array([[0.1, 0.1, 0.1], [1.0, 1.0, 1.0], [0.55, 0.75, 1.0], [0.9, 0.3, 0.1]])
+    fig = Figure(figsize=(3.6 * len(panels), 4.2), dpi=110)
+    axes = fig.subplots(1, len(panels))
     for ax, (title, image) in zip(axes, panels, strict=True):
-        if image is None:
-            codes = np.where(mask == 255, 0, mask).clip(0, 3)
-            image = colours[codes]
         ax.imshow(image, interpolation="nearest")
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
         ax.set_axis_off()
+    fig.suptitle(f"{title or truth.source}; true colour (B04, B03, B02), reference 2-98 % stretch", fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -142,7 +139,7 @@ def run_demo(
     coverage: float = 0.35,
     seed: int = 7,
     model: str | None = None,
-    mask_model: str = MASK_MODEL,
+    mask_model: str | None = None,
     device: str | None = "cpu",
     progress: bool = True,
 ) -> DemoResult:
@@ -151,7 +148,13 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    scene = spyndex_scene() if input is None else open_raster(input, bands=bands) if bands else open_raster(input)
+    scene = (
+        bigearthnet_package_patch(DEMO_PATCH)
+        if input is None
+        else open_raster(input, bands=bands)
+        if bands
+        else open_raster(input)
+    )
     if not scene.valid.any():
         raise ValueError(f"{scene.source}: the scene holds no valid pixel")
     model_name, model_bands = (model, None) if model else pick_removal_model(scene.bands)
@@ -166,9 +169,11 @@ def run_demo(
         "figure": out / "demo.png",
         "metrics": out / "metrics.json",
         "summary": out / "summary.json",
+        "provenance": out / "provenance.tif",
+        "report": out / "report.html",
     }
     write_raster(scene, files["clear"])
-    simulator = CloudSimulator(coverage=coverage, thin_fraction=0.3)
+    simulator = CloudSimulator(cloud_type="mixed", coverage=coverage, thin_fraction=(0.2, 0.4))
     cloudy, truth_mask, _ = simulator.simulate_raster(scene, rng=seed)
     write_raster(cloudy, files["cloudy"], tags={"CLOUDFREE_SIMULATOR": simulator.describe(), "SEED": str(seed)})
     truth_mask = np.where(scene.valid, truth_mask, 255).astype(np.uint8)
@@ -176,13 +181,14 @@ def run_demo(
     timings["prepare"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    mask_scene(files["cloudy"], files["mask"], method="unet", model=mask_model, device=device, progress=progress,
-               overwrite=True)
+    masked = mask_scene(files["cloudy"], files["mask"], method="unet" if mask_model else "auto", model=mask_model,
+                        device=device, progress=progress, overwrite=True)  # fmt: skip
     timings["mask"] = time.perf_counter() - t0
     predicted_mask = read_mask(files["mask"])
 
     t0 = time.perf_counter()
-    remove(files["cloudy"], files["result"], model=model_name, mask=files["mask"], device=device, progress=progress)
+    remove(files["cloudy"], files["result"], model=model_name, mask=files["mask"], device=device, progress=progress,
+           provenance=files["provenance"])  # fmt: skip
     timings["remove"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -196,13 +202,19 @@ def run_demo(
     with atomic_path(files["metrics"]) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     scores = mask_scores(predicted_mask, truth_mask)
-    write_demo_figure(cloudy_back, predicted_mask, result, truth, files["figure"])
+    write_demo_figure(cloudy_back, predicted_mask, result, truth, files["figure"], true_mask=truth_mask,
+                      title=scene.tags.get("SOURCE", str(scene.source)))  # fmt: skip
+    settings = {"scene": str(scene.source), "bands": ",".join(scene.bands), "removal model": model_name,
+                "mask": f"{masked.method} ({masked.reason})", "simulated cloud cover": coverage, "seed": seed}  # fmt: skip
+    write_html_report(files["report"], before=files["cloudy"], after=files["result"], reference=files["clear"],
+                      mask=files["mask"], provenance=files["provenance"], metrics=metrics,
+                      settings=settings)  # fmt: skip
     timings["evaluate"] = time.perf_counter() - t0
     summary = {
         "scene": scene.source,
         "bands": list(scene.bands),
         "removal_model": model_name,
-        "mask_model": mask_model,
+        "mask_method": masked.method,
         "coverage_requested": coverage,
         "seed": seed,
         "mask_scores": scores,

@@ -90,7 +90,8 @@ def test_thick_clouds_bright_flat_and_darker_in_swir(clear13):
 
 
 def test_thin_clouds_raise_blue_more_than_swir_and_show_in_cirrus(clear13):
-    sim = CloudSimulator(coverage=0.5, thin_fraction=1.0, angstrom=1.5, shadows=False)
+    # high thin cirrus (bright in B10; low clouds are dark there, the default range)
+    sim = CloudSimulator(coverage=0.5, thin_fraction=1.0, angstrom=1.5, shadows=False, cirrus_reflectance=0.3)
     cloudy, mask = sim.simulate(clear13.data, clear13.bands, 3)
     thin = mask == THIN
     assert thin.mean() > 0.45 and not (mask == THICK).any()
@@ -205,3 +206,43 @@ def test_cli_simulate_clouds_bad_input_fails_cleanly(shared_data, tmp_path, caps
     assert cli.main(["simulate-clouds", str(shared_data / S1F), "-o", str(out), "--coverage", "2"]) == 2
     assert "coverage must lie in 0..1" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_haze_is_thin_everywhere_and_the_ground_shows_through(clear13):
+    sim = CloudSimulator(cloud_type="haze", coverage=0.6, shadows=False)
+    cloudy, mask = sim.simulate(clear13.data, clear13.bands, 4)
+    assert not (mask == THICK).any() and (mask == THIN).mean() > 0.5
+    b04 = clear13.bands.index("B04")
+    thin = mask == THIN
+    corr = np.corrcoef(cloudy[b04][thin], clear13.data[b04][thin])[0, 1]
+    assert corr > 0.5  # the ground's pattern is still there under the haze
+
+
+def test_cumulus_objects_grow_with_the_cell_size(clear13):
+    from scipy import ndimage
+
+    def median_object(px: float) -> float:
+        sizes = []
+        for seed in range(3):
+            sim = CloudSimulator(cloud_type="cumulus", coverage=0.3, cumulus_px=px, shadows=False)
+            _, mask = sim.simulate(clear13.data, clear13.bands, seed)
+            labels, _ = ndimage.label(np.isin(mask, (THICK, THIN)))
+            sizes += list(np.bincount(labels.ravel())[1:])
+        return float(np.median(sizes))
+
+    assert median_object(60.0) > 3 * median_object(8.0)
+    assert median_object(8.0) >= 4  # no pixel-scale speckle
+
+
+def test_shadow_direction_follows_the_grid_orientation():
+    from affine import Affine
+
+    from cloudfree.data.synthetic_clouds import shadow_offset
+
+    # sun in the east: shadows fall west = towards lower columns on a north-up grid
+    assert shadow_offset(10.0, 90.0, Affine(10, 0, 0, 0, -10, 0)) == (0, -10)
+    # the same on a grid flipped east-west (columns grow westwards): towards higher columns
+    assert shadow_offset(10.0, 90.0, Affine(-10, 0, 0, 0, -10, 0)) == (0, 10)
+    # sun in the south: shadows fall north = up on a north-up grid, down on a south-up grid
+    assert shadow_offset(10.0, 180.0, Affine(10, 0, 0, 0, -10, 0)) == (-10, 0)
+    assert shadow_offset(10.0, 180.0, Affine(10, 0, 0, 0, 10, 0)) == (10, 0)

@@ -3,13 +3,16 @@
 A clear scene becomes a cloudy one in two steps, so that a whole scene can be processed by windows:
 
 1. :meth:`CloudSimulator.plan` draws the scene's parameters and per-pixel fields on the full grid:
-   a multi-scale cloud field (spectral ``1/f^beta`` noise, made with an FFT) is thresholded at the
-   quantile that gives the requested ``coverage`` of the valid pixels; the part above a second
+   a cloud-density field of one cloud type (:mod:`cloudfree.data.cloud_fields`: cumulus cell
+   fields, stratiform sheets, semi-transparent haze, or ``mixed``: one of them per scene) is
+   thresholded at the quantile that gives the requested ``coverage`` of the valid pixels; the part above a second
    quantile is thick cloud, the rim between the two is thin cloud (``thin_fraction`` of the
    cloud). The field sets a cloud optical depth ``tau`` (thin ``0.05..1.2``, thick ``1.2..tau_max``).
    The same field, drawn on a canvas larger than the scene, is shifted along the sun azimuth by
    ``cloud_height_px * tan(sun_zenith)`` to place each cloud's shadow (clouds just outside the
-   scene cast shadows into it).
+   scene cast shadows into it). With the grid's affine ``transform`` the direction follows the
+   grid's orientation (a south-up or rotated grid gets its shadows on the right side); without
+   one the grid is taken as north-up.
 2. :meth:`CloudPlan.apply` turns clear reflectance ``(bands, h, w)`` of any window into cloudy
    reflectance and mask codes (0 clear, 1 thick, 2 thin, 3 shadow, 255 nodata).
 
@@ -19,7 +22,7 @@ Radiative model, per band ``b`` of centre wavelength ``lambda_b`` (from the band
   dependence ``s_b = (lambda_b / 550 nm) ** (-angstrom / (1 + tau))``: thin cloud and haze scatter
   more in the blue than in the SWIR, thick clouds (large ``tau``) are spectrally flat and opaque.
   ``cloudy = clear * t_b + R_b * (1 - t_b)`` where the cloud reflectance ``R_b`` is bright and
-  flat up to B09 (``thick_reflectance``, 0.4..0.8, with texture), lower in B11 and B12 (water and
+  flat up to B09 (``thick_reflectance``, 0.35..0.75, with texture), lower in B11 and B12 (water and
   ice absorb in the SWIR) and ``cirrus_reflectance`` in the cirrus band B10, where the ground is
   dark, so thin cloud shows there.
 * shadow: the ground is darkened multiplicatively, ``clear * (1 - w * (1 - keep_b))`` with ``w``
@@ -35,7 +38,8 @@ clear). Nodata pixels stay as they are, with mask 255. Everything is drawn from 
 The cloud field is hand-written (a few lines of FFT filtering) because no maintained library
 provides seeded, quantile-controlled 1/f noise fields; the radiative transfer is a deliberate
 first-order approximation (no adjacency effect, no multiple scattering between cloud and ground).
-The shadow direction assumes a north-up grid (rows towards south, columns towards east).
+Haze (``cloud_type="haze"``) is thin everywhere (optical depth below the thick limit), so the
+ground shows through it and the mask codes it 2; it casts no visible shadow.
 """
 
 from __future__ import annotations
@@ -46,9 +50,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.fft
 
 from cloudfree import bands as bandcat
+from cloudfree.data.cloud_fields import choose_type, cloud_field, spectral_noise
 from cloudfree.masks import CLEAR, NODATA, SHADOW, THICK, THIN
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
@@ -67,23 +71,6 @@ def _draw(value: RangeLike, rng: np.random.Generator) -> float:
         low, high = float(value[0]), float(value[1])
         return low if low == high else float(rng.uniform(low, high))
     return float(value)
-
-
-def spectral_noise(shape: tuple[int, int], rng: np.random.Generator, beta: float, feature_px: float) -> np.ndarray:
-    """Smooth random field ``(h, w)`` float32 in 0..1 with power spectrum ``(f^2 + f0^2)^(-beta/2)``.
-
-    ``beta`` ~ 2..3.5 (larger = smoother, more cloud-like); ``f0 = 1 / feature_px`` flattens the
-    spectrum below that frequency, so the largest structures are about ``feature_px`` pixels wide.
-    """
-    h, w = shape
-    white = rng.standard_normal((h, w), dtype=np.float32)
-    spectrum = scipy.fft.rfft2(white)
-    fy = np.fft.fftfreq(h).astype(np.float32)[:, None]
-    fx = np.fft.rfftfreq(w).astype(np.float32)[None, :]
-    spectrum *= (fy**2 + fx**2 + np.float32(1.0 / feature_px) ** 2) ** np.float32(-beta / 4.0)
-    out = scipy.fft.irfft2(spectrum, s=(h, w)).astype(np.float32)
-    lo, hi = float(out.min()), float(out.max())
-    return (out - lo) / max(hi - lo, 1e-12)
 
 
 def band_wavelengths(bands: Sequence[str]) -> np.ndarray:
@@ -183,12 +170,18 @@ class CloudSimulator:
     Attributes:
         coverage: fraction of valid pixels that become cloud (thick + thin), 0..1.
         thin_fraction: fraction of the cloud pixels that are thin cloud (the rims of clouds), 0..1.
-        thick_reflectance: visible reflectance of thick cloud tops (0.4..0.8 for real clouds).
-        cirrus_reflectance: cloud reflectance in the cirrus band B10 (high clouds are bright there).
+        thick_reflectance: visible reflectance of thick cloud tops (0.35..0.75; real cloud masks in
+            ../shared/data have medians of 0.15-0.3 because they include thin edges).
+        cirrus_reflectance: cloud reflectance in the cirrus band B10 (low clouds are dark there: 0.001-0.02
+            measured on the real scenes; high cirrus is bright).
         swir16_factor, swir22_factor: cloud reflectance in B11 / B12 relative to the visible.
         angstrom: spectral exponent of thin-cloud scattering (0 flat .. 2 strongly blue).
         tau_max: optical depth in the densest part of thick clouds.
-        feature_px: size of the largest cloud structures in pixels.
+        cloud_type: ``cumulus``, ``stratus``, ``haze``, ``field`` (the former single 1/f field) or
+            ``mixed`` (one of cumulus / stratus / haze drawn per scene).
+        cumulus_px: typical cumulus cell diameter in pixels (0.3-2 km: 30-200 px at 10 m).
+        sheet_px: size of stratiform sheet / haze structures in pixels.
+        feature_px: size of the largest cloud structures in pixels (``field`` type).
         beta: spectral slope of the cloud field (larger = smoother).
         shadows: whether clouds cast shadows.
         sun_azimuth_deg: sun azimuth, degrees clockwise from north (shadows fall the opposite way).
@@ -201,12 +194,15 @@ class CloudSimulator:
 
     coverage: RangeLike = (0.1, 0.6)
     thin_fraction: RangeLike = (0.1, 0.5)
-    thick_reflectance: RangeLike = (0.4, 0.8)
-    cirrus_reflectance: RangeLike = (0.05, 0.4)
-    swir16_factor: RangeLike = (0.7, 0.9)
-    swir22_factor: RangeLike = (0.45, 0.7)
+    thick_reflectance: RangeLike = (0.35, 0.75)
+    cirrus_reflectance: RangeLike = (0.005, 0.08)
+    swir16_factor: RangeLike = (0.7, 1.0)
+    swir22_factor: RangeLike = (0.5, 0.8)
     angstrom: RangeLike = (0.8, 1.6)
     tau_max: RangeLike = (8.0, 30.0)
+    cloud_type: str = "mixed"
+    cumulus_px: RangeLike = (10.0, 120.0)
+    sheet_px: RangeLike = (64.0, 512.0)
     feature_px: RangeLike = (32.0, 128.0)
     beta: RangeLike = (2.6, 3.4)
     shadows: bool = True
@@ -225,7 +221,7 @@ class CloudSimulator:
 
     def draw_params(self, rng: np.random.Generator) -> dict[str, float]:
         """One scene's scalar parameters, drawn in a fixed order (so a seed reproduces them)."""
-        names = [f for f in self.__dataclass_fields__ if f not in ("shadows", "epsilon")]
+        names = [f for f in self.__dataclass_fields__ if f not in ("shadows", "epsilon", "cloud_type")]
         return {name: _draw(getattr(self, name), rng) for name in names}
 
     def plan(
@@ -235,21 +231,31 @@ class CloudSimulator:
         bands: Sequence[str],
         valid: np.ndarray | None = None,
         rng: np.random.Generator | int | None = None,
+        transform: Any = None,
     ) -> CloudPlan:
-        """Plan clouds and shadows for a ``height x width`` grid of ``bands`` (valid: ``(h, w)`` bool)."""
+        """Plan clouds and shadows for a ``height x width`` grid of ``bands`` (valid: ``(h, w)`` bool).
+
+        ``transform``: the grid's affine transform (rasterio ``Affine``), used for the shadow
+        direction; ``None`` means north-up (rows towards south, columns towards east).
+        """
         names = tuple(bandcat.canonical(b) for b in bands)
         wl = band_wavelengths(names)
         rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         valid = np.ones((height, width), bool) if valid is None else valid.astype(bool, copy=False)
         p = self.draw_params(rng)
-        # shadow displacement (rows grow southwards, columns eastwards); the shadow lies opposite the sun
+        kind = choose_type(self.cloud_type, rng)
+        if kind == "haze":
+            p["thin_fraction"] = 1.0
+        # shadow displacement in pixels; the shadow lies opposite the sun
         offset = p["cloud_height_px"] * math.tan(math.radians(p["sun_zenith_deg"])) if self.shadows else 0.0
-        az = math.radians(p["sun_azimuth_deg"])
-        dy, dx = round(offset * math.cos(az)), round(-offset * math.sin(az))
+        dy, dx = shadow_offset(offset, p["sun_azimuth_deg"], transform)
         p.update(shadow_offset_rows=dy, shadow_offset_cols=dx)
         canvas = (height + abs(dy), width + abs(dx))
         oy, ox = max(dy, 0), max(dx, 0)  # image position on the canvas
-        field_ = spectral_noise(canvas, rng, p["beta"], p["feature_px"])
+        field_ = cloud_field(
+            kind, canvas, rng, cumulus_px=p["cumulus_px"], sheet_px=p["sheet_px"], feature_px=p["feature_px"],
+            beta=p["beta"], coverage=p["coverage"],
+        )  # fmt: skip
         texture = spectral_noise((height, width), rng, 2.0, max(p["feature_px"] / 4.0, 2.0))
 
         inside = field_[oy : oy + height, ox : ox + width]
@@ -296,7 +302,7 @@ class CloudSimulator:
             shadow_keep=keep,
             angstrom=p["angstrom"],
             epsilon=self.epsilon,
-            params=p,
+            params={**p, "cloud_type": kind},
         )
 
     def simulate(
@@ -333,7 +339,7 @@ class CloudSimulator:
         """
         check_optical(raster)
         refl = raster.to_reflectance()
-        plan = self.plan(raster.height, raster.width, raster.bands, raster.valid, rng)
+        plan = self.plan(raster.height, raster.width, raster.bands, raster.valid, rng, transform=raster.transform)
         cloudy, mask = plan.apply(refl.data, valid=raster.valid)
         out = refl.with_data(cloudy)
         if raster.radiometry is Radiometry.DN:
@@ -344,6 +350,27 @@ class CloudSimulator:
     def describe(self) -> dict[str, Any]:
         """The simulator's settings as plain data (for tags and logs)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def shadow_offset(offset_px: float, sun_azimuth_deg: float, transform: Any = None) -> tuple[int, int]:
+    """``(rows, cols)`` displacement of a shadow from its cloud, ``offset_px`` pixels opposite the sun.
+
+    On the ground the shadow lies towards azimuth ``sun_azimuth + 180``: east ``-sin(az)``, north
+    ``-cos(az)``. The grid's affine ``transform`` (``x = a*col + b*row + c``, ``y = d*col + e*row + f``)
+    maps that direction into pixel space (its inverse applied to ``(east, north)``), so south-up,
+    flipped or rotated grids are handled; ``None`` is north-up (``a > 0``, ``e < 0``, no rotation).
+    """
+    az = math.radians(sun_azimuth_deg)
+    east, north = -math.sin(az), -math.cos(az)
+    a, b, d, e = (1.0, 0.0, 0.0, -1.0) if transform is None else (transform.a, transform.b, transform.d, transform.e)
+    det = a * e - b * d
+    if abs(det) < 1e-30:
+        raise ValueError(f"degenerate grid transform {transform}: cannot orient cloud shadows")
+    dcol, drow = (e * east - b * north) / det, (-d * east + a * north) / det
+    norm = math.hypot(dcol, drow)
+    if norm == 0.0 or offset_px == 0.0:
+        return 0, 0
+    return round(offset_px * drow / norm), round(offset_px * dcol / norm)
 
 
 def _optical_depth(field_: np.ndarray, t_cloud: float, t_thick: float, tau_max: float) -> np.ndarray:

@@ -1,95 +1,56 @@
-"""Held-out evaluation of the default models on real scenes they never saw in training.
+"""Held-out evaluation of the default models on real windows they never saw in training.
 
-The held-out data are real clear Sentinel-2 scenes (or windows of them) that the default-model
-configs exclude from training: the spyndex sample scene, the bottom rows of the Sen1Floods11 chip
-and of the Slovenia series, and one BigEarthNet patch. Clouds and shadows are simulated on them
-(seeded), so the truth under every cloud is known. Removal models run through the real
+The held-out windows are :data:`cloudfree.data.holdout.HELD_OUT`, the one list that the configs
+and training exclude too (the bottom of the spyndex scene, of the Sen1Floods11 chip and of the
+Slovenia series, a BigEarthNet patch, a clear part of the Madagascar scene). Realistic clouds and
+shadows (cumulus, stratus or haze, :mod:`cloudfree.data.cloud_fields`) are simulated on them,
+seeded, so the truth under every cloud is known. Removal models run through the real
 ``cloudfree remove`` path with the true mask (so the figures measure removal, not masking) and are
-compared with the no-change baseline (the cloudy input). Mask models are scored on the simulated
-masks and on the independent real labels of ``cloud_labels_6band`` (evaluation only, never training).
+compared with the no-change baseline (the cloudy input) and scikit-image's biharmonic inpainting
+(:mod:`cloudfree.evaluation.baselines`). Mask models are scored on the simulated masks and on the
+independent real labels of ``cloud_labels_6band`` (evaluation only, never training).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rasterio.windows import Window
 
+from cloudfree.data.holdout import HELD_OUT, load_held_out
+from cloudfree.data.holdout import data_root as shared_data_root
 from cloudfree.data.synthetic_clouds import CloudSimulator
 from cloudfree.evaluation.report import evaluate_rasters
 from cloudfree.io import read_mask, read_raster, write_mask, write_raster
-from cloudfree.io.open import open_raster
 from cloudfree.raster import Raster
 
 SUBSET_KEYS = ("psnr", "ssim", "sam", "mae", "rmse")
+HELD_OUT_SIMULATOR = CloudSimulator(cloud_type="mixed", coverage=(0.2, 0.6), thin_fraction=(0.1, 0.5))
+SEED_BASE = 1000
 
 
 def default_data_root() -> Path:
     """``$CLOUDFREE_SAMPLE_DATA`` or ``../shared/data`` from the current directory."""
-    return Path(os.environ.get("CLOUDFREE_SAMPLE_DATA", Path.cwd() / ".." / "shared" / "data")).resolve()
-
-
-@dataclass(frozen=True)
-class HeldOutScene:
-    """A clear scene (or window) excluded from default-model training."""
-
-    name: str
-    load: Callable[[Path], Raster]
-    note: str
-
-
-def _window(rel: str, row: int, col: int, height: int, width: int) -> Callable[[Path], Raster]:
-    return lambda root: open_raster(root / rel).window(Window(col, row, width, height))
-
-
-def _spyndex(_: Path) -> Raster:
-    from cloudfree.demo import spyndex_scene
-
-    return spyndex_scene()
-
-
-HELD_OUT: tuple[HeldOutScene, ...] = (
-    HeldOutScene("spyndex", _spyndex, "spyndex sample scene, 300x300 px, B02-B08 (L2A-like DN)"),
-    HeldOutScene(
-        "sen1floods11_bottom",
-        _window("sen1floods11_spain/Spain_7370579_S2Hand.tif", 384, 0, 128, 512),
-        "Sen1Floods11 chip rows 384-511 (L1C, 13 bands)",
-    ),
-    HeldOutScene(
-        "slovenia_0830_bottom",
-        _window("slovenia_timeseries_l1c/S2_L1C_2015-08-30.tif", 64, 0, 37, 100),
-        "Slovenia 2015-08-30 rows 64-100 (L1C, 13 bands)",
-    ),
-    HeldOutScene(
-        "bigearthnet_4_55",
-        lambda root: open_raster(root / "bigearthnet_examples/BigEarthNet-S2-Example/S2A_MSIL2A_20170617T113321_4_55"),
-        "BigEarthNet patch S2A_MSIL2A_20170617T113321_4_55 (L2A, 12 bands)",
-    ),
-)
+    return shared_data_root()
 
 
 def simulated_cases(
     bands: tuple[str, ...], seeds: int, data_root: Path | None = None
 ) -> list[tuple[str, int, Raster, Raster, np.ndarray]]:
-    """``(scene, seed, clear, cloudy, true mask)`` for every held-out scene holding ``bands``."""
-    root = data_root or default_data_root()
+    """``(window name, seed, clear, cloudy, true mask)`` for every held-out window holding ``bands``."""
     cases = []
-    for scene in HELD_OUT:
-        raster = scene.load(root)
+    for item in HELD_OUT:
+        raster = load_held_out(item, data_root)
         if not all(b in raster.bands for b in bands):
             continue
         raster = raster.select(bands)
         for seed in range(seeds):
-            simulator = CloudSimulator(coverage=(0.2, 0.5), thin_fraction=(0.2, 0.4))
-            cloudy, mask, _ = simulator.simulate_raster(raster, rng=1000 + seed)
+            cloudy, mask, _ = HELD_OUT_SIMULATOR.simulate_raster(raster, rng=SEED_BASE + seed)
             mask = np.where(raster.valid, mask, 255).astype(np.uint8)
-            cases.append((scene.name, seed, raster, cloudy, mask))
+            cases.append((item.name, seed, raster, cloudy, mask))
     return cases
 
 
@@ -105,6 +66,7 @@ def evaluate_removal_model(
     release: str | os.PathLike[str], *, device: str = "cpu", seeds: int = 3, data_root: Path | None = None
 ) -> dict[str, Any]:
     """Cloudy-pixel and all-pixel metrics of a removal release and of the cloudy input, per held-out scene."""
+    from cloudfree.evaluation.baselines import biharmonic_fill
     from cloudfree.inference.removal import remove
     from cloudfree.models.release import load_release
 
@@ -119,17 +81,29 @@ def evaluate_removal_model(
                    progress=False)  # fmt: skip
             result = evaluate_rasters(read_raster(f"{base}_out.tif"), clear, mask=mask)
             baseline = evaluate_rasters(cloudy, clear, mask=mask)
-            rows = per_scene.setdefault(scene, {"model_cloudy": [], "input_cloudy": [], "model_all": [], "cover": []})
+            refl = cloudy.to_reflectance()
+            bih = evaluate_rasters(refl.with_data(biharmonic_fill(refl.data, mask)), clear, mask=mask)
+            rows = per_scene.setdefault(
+                scene, {"model_cloudy": [], "input_cloudy": [], "biharmonic_cloudy": [], "model_all": [], "cover": []}
+            )
             rows["model_cloudy"].append(_subset(result, "cloudy"))
             rows["input_cloudy"].append(_subset(baseline, "cloudy"))
+            rows["biharmonic_cloudy"].append(_subset(bih, "cloudy"))
             rows["model_all"].append(_subset(result, "all"))
             rows["cover"].append(float(result["pixels"]["cloudy"] / max(result["pixels"]["all"], 1)))
-    out: dict[str, Any] = {"model": config.name, "bands": list(config.in_bands), "seeds": seeds, "scenes": {}}
+    out: dict[str, Any] = {
+        "model": config.name, "bands": list(config.in_bands), "seeds": seeds,
+        "simulator": HELD_OUT_SIMULATOR.describe(), "scenes": {},
+    }  # fmt: skip
     for scene, rows in per_scene.items():
         out["scenes"][scene] = {
             "note": next(s.note for s in HELD_OUT if s.name == scene),
             "cloud_cover": float(np.mean(rows["cover"])),
-            "cloudy_pixels": {"model": _mean(rows["model_cloudy"]), "cloudy_input": _mean(rows["input_cloudy"])},
+            "cloudy_pixels": {
+                "model": _mean(rows["model_cloudy"]),
+                "cloudy_input": _mean(rows["input_cloudy"]),
+                "biharmonic": _mean(rows["biharmonic_cloudy"]),
+            },
             "all_pixels": {"model": _mean(rows["model_all"])},
         }
     return out

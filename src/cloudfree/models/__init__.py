@@ -26,6 +26,7 @@ _MODEL_MODULES: dict[str, tuple[str, ...]] = {
     "cloudfree.models.diffusion": ("DiffusionUNet",),
     "cloudfree.models.fusion": ("DSen2CR", "MultiTemporalFusion"),
     "cloudfree.models.identity": ("IdentityModel",),
+    "cloudfree.models.prior_unet": ("PriorResidualUNet",),
     "cloudfree.masking.segmentation": ("SegmentationUNet",),
 }
 

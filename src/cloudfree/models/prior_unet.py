@@ -1,0 +1,179 @@
+"""Cloud removal as a learned residual over a classical fill: ``PriorResidualUNet``.
+
+Input ``(N, bands + 1, H, W)``: the optical bands, normalised (``Normalization.fixed``: reflectance
+0..1 -> -1..1), then ONE mask channel (1 = cloud, thin cloud or shadow: the pixel is not clear; 0 =
+clear), exactly the release contract of docs/ARCHITECTURE.md ("Released model inputs", input order
+``optical, mask``). Output ``(N, out_bands, H, W)`` in the same normalised units, clamped to -1..1.
+
+Why this design (issue 11, item 1):
+
+* **A classical prior, computed in torch.** :func:`push_pull_fill` is a multi-scale normalised
+  convolution ("pull-push", Gortler et al. 1996): the clear pixels are averaged down a pyramid
+  with their weights, and every unknown pixel takes the bilinear up-sampling of the coarsest level
+  that knows it. It is smooth, has no parameters, runs in O(pixels), works for any hole size and
+  tile size, and is about as good as harmonic / biharmonic inpainting on large holes while being
+  orders of magnitude faster than ``skimage.restoration.inpaint_biharmonic`` per tile.
+* **The network learns the residual over that prior**, inside the mask only:
+  ``out = prior + mask * (unet + per_pixel)``, with the last layers initialised to zero, so an untrained
+  model already *is* the classical fill, and training can only add what the prior lacks (texture,
+  edges continued from the surroundings, the ground under thin cloud and shadow). Clear pixels
+  pass through unchanged.
+* **It knows which pixels are unknown.** The network sees the prior-filled image (the masked input
+  neutralised: cloud values never enter it), the mask channel, **and** the raw input. The raw
+  input is kept on purpose: under thin cloud / haze (mask code 2) and cloud shadow (code 3) the
+  ground still shows, attenuated, and the network restores it from that signal instead of
+  inventing it; under thick cloud (code 1) the raw values are flat and bright, and the network
+  learns to rely on the prior there. The release contract carries a 0/1 mask, so thin and thick
+  are told apart from the signal; a mask channel with codes is not needed.
+* **No checkerboards by construction.** Down-sampling is average pooling, up-sampling is bilinear
+  resize followed by 3x3 convolutions (Odena et al. 2016, "Deconvolution and checkerboard
+  artifacts"): no transposed convolution, so no kernel-overlap pattern at periods 2/4/8/16 px.
+* **No normalisation layers**, so a pixel's output does not depend on the statistics of the tile it
+  happens to fall in (tiles of any size, seamless streaming).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Fill unknown pixels of ``x`` ``(N, C, H, W)`` from the known ones (``known`` ``(N, 1, H, W)`` in 0..1).
+
+    Pull: down a 2x pyramid, ``x' = sum(w x) / sum(w)``, ``w' = min(1, sum(w))`` over 2x2 blocks.
+    Push: back up, ``x = w x + (1 - w) * bilinear_up(x')``. Known pixels (``w = 1``) are returned
+    unchanged; a tile with no known pixel at all comes back as zeros (mid-range in -1..1 units).
+    """
+    xs, ws, sizes = [], [], []
+    cur_x, cur_w = x * known, known.clamp(0.0, 1.0)
+    cur_x = torch.where(cur_w > 0, x, torch.zeros_like(x))
+    while True:
+        xs.append(cur_x)
+        ws.append(cur_w)
+        h, w = cur_x.shape[-2:]
+        sizes.append((h, w))
+        if h <= 1 and w <= 1:
+            break
+        pad = (0, w % 2, 0, h % 2)
+        sx = F.avg_pool2d(F.pad(cur_x * cur_w, pad), 2) * 4.0
+        sw = F.avg_pool2d(F.pad(cur_w, pad), 2) * 4.0
+        cur_x = sx / sw.clamp_min(eps)
+        cur_w = sw.clamp(max=1.0)
+    out = xs[-1]
+    for level in range(len(xs) - 2, -1, -1):
+        h, w = sizes[level]
+        up = F.interpolate(out, scale_factor=2.0, mode="bilinear", align_corners=False)[..., :h, :w]
+        if up.shape[-2:] != (h, w):  # 1-pixel-wide levels
+            up = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
+        out = ws[level] * xs[level] + (1.0 - ws[level]) * up
+    return out
+
+
+def _conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, padding_mode="replicate"), nn.LeakyReLU(0.2, True))
+
+
+class _Up(nn.Module):
+    """Bilinear x2 up-sampling, then 3x3 convolutions over the up-sampled map and the skip."""
+
+    def __init__(self, cin: int, cskip: int, cout: int) -> None:
+        super().__init__()
+        self.reduce = _conv(cin, cout)
+        self.fuse = nn.Sequential(_conv(cout + cskip, cout), _conv(cout, cout))
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.fuse(torch.cat([self.reduce(x), skip], 1))
+
+
+class PriorResidualUNet(nn.Module):
+    """Residual U-Net over :func:`push_pull_fill` (see the module docstring).
+
+    Args:
+        in_channels: optical bands + 1 (the mask channel, last).
+        out_channels: output bands; they are the first ``out_channels`` optical input bands unless
+            ``prior_channels`` says which input channels carry them.
+        ngf: filters at full resolution; level ``i`` has ``ngf * 2**i`` (capped at ``8 * ngf``).
+        depth: number of 2x down-sampling levels (H and W must be multiples of ``2**depth``).
+        mask_channel: index of the mask channel in the input (default: the last one).
+        prior_channels: input channel index of each output band.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        ngf: int = 16,
+        depth: int = 4,
+        mask_channel: int = -1,
+        prior_channels: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        if in_channels < 2:
+            raise ValueError(f"PriorResidualUNet needs optical bands and a mask channel, got {in_channels} channels")
+        if depth < 1:
+            raise ValueError(f"PriorResidualUNet needs depth >= 1, got {depth}")
+        self.in_channels, self.out_channels, self.depth = int(in_channels), int(out_channels), int(depth)
+        self.mask_channel = int(mask_channel) % self.in_channels
+        self.optical = [i for i in range(self.in_channels) if i != self.mask_channel]
+        self.prior_channels = list(prior_channels) if prior_channels is not None else self.optical[:out_channels]
+        if len(self.prior_channels) != out_channels or not set(self.prior_channels) <= set(self.optical):
+            raise ValueError(f"prior_channels {self.prior_channels} must name {out_channels} optical input channels")
+        n_opt = len(self.optical)
+
+        def width(level: int) -> int:
+            return ngf * min(2**level, 8)
+
+        self.stem = nn.Sequential(_conv(2 * n_opt + 1, width(0)), _conv(width(0), width(0)))
+        self.down = nn.ModuleList(
+            nn.Sequential(_conv(width(i - 1), width(i)), _conv(width(i), width(i))) for i in range(1, depth + 1)
+        )
+        self.up = nn.ModuleList(_Up(width(i + 1), width(i), width(i)) for i in range(depth - 1, -1, -1))
+        for m in self.modules():  # variance-preserving init, so the deep features reach the head at full scale
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
+                nn.init.zeros_(m.bias)
+        self.head = nn.Conv2d(width(0), out_channels, 1)
+        # a per-pixel branch (1x1 convolutions over filled, raw and mask): the ground under thin
+        # cloud and shadow is mostly a per-pixel function of the attenuated signal and the prior,
+        # which this branch learns in a few hundred steps, long before the U-Net's context does
+        self.pixel = nn.Sequential(
+            nn.Conv2d(2 * n_opt + 1, 4 * ngf, 1), nn.LeakyReLU(0.2, True), nn.Conv2d(4 * ngf, out_channels, 1)
+        )
+        for last in (self.head, self.pixel[-1]):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
+    @property
+    def multiple(self) -> int:
+        """H and W must be multiples of this."""
+        return 2**self.depth
+
+    def prior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(filled optical (N, bands, H, W), raw optical, mask (N, 1, H, W))`` of a network input."""
+        optical = x[:, self.optical]
+        mask = (x[:, self.mask_channel : self.mask_channel + 1] > 0.5).to(x.dtype)
+        return push_pull_fill(optical, 1.0 - mask), optical, mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"PriorResidualUNet expects {self.in_channels} input channels, got {x.shape[1]}")
+        if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
+            raise ValueError(
+                f"PriorResidualUNet with depth {self.depth} needs H, W multiples of {self.multiple}; "
+                f"got {tuple(x.shape[-2:])}"
+            )
+        filled, raw, mask = self.prior(x)
+        stacked = torch.cat([filled, raw, mask], 1)
+        feats = [self.stem(stacked)]
+        for block in self.down:
+            feats.append(block(F.avg_pool2d(feats[-1], 2)))
+        y = feats[-1]
+        for block, skip in zip(self.up, reversed(feats[:-1]), strict=True):
+            y = block(y, skip)
+        base = filled[:, [self.optical.index(c) for c in self.prior_channels]]
+        return (base + mask * (self.head(y) + self.pixel(stacked))).clamp(-1.0, 1.0)
