@@ -40,7 +40,6 @@ from cloudfree.inference.removal import remove
 from cloudfree.io import read_mask, read_raster, write_mask, write_raster
 from cloudfree.io.atomic import atomic_path
 from cloudfree.io.open import open_raster
-from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
 
 # Default removal model per input band set; the mask model reads B02, B03, B04, B08.
@@ -205,7 +204,8 @@ def run_demo(
     write_demo_figure(cloudy_back, predicted_mask, result, truth, files["figure"], true_mask=truth_mask,
                       title=scene.tags.get("SOURCE", str(scene.source)))  # fmt: skip
     settings = {"scene": str(scene.source), "bands": ",".join(scene.bands), "removal model": model_name,
-                "mask": f"{masked.method} ({masked.reason})", "simulated cloud cover": coverage, "seed": seed}  # fmt: skip
+                "mask": f"{masked.method} ({masked.reason})", "simulated cloud cover": coverage,
+                "seed": seed}  # fmt: skip
     write_html_report(files["report"], before=files["cloudy"], after=files["result"], reference=files["clear"],
                       mask=files["mask"], provenance=files["provenance"], metrics=metrics,
                       settings=settings)  # fmt: skip
