@@ -32,7 +32,6 @@ from cloudfree.raster import Raster
 __all__ = ["load_release", "mask_clouds", "open_raster", "remove_clouds"]
 
 
-
 def open_raster(path: str | os.PathLike[str], bands: Any = None, **options: Any) -> Raster:
     """Read any supported input into a :class:`Raster` ``(bands, height, width)``; see
     :func:`cloudfree.io.open.open_raster` (``select=``, ``window=``, ``dn_offset=``, ``radiometry=`` ...)."""
@@ -89,7 +88,6 @@ def mask_clouds(
         mask_scene(src, dst, **{"progress": False, **options})
 
     return _apply(image, output, "mask", run, bands, overwrite)
-
 
 
 def _apply(image: Any, output: Any, suffix: str, run: Any, bands: Any, overwrite: bool) -> Any:

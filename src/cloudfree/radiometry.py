@@ -34,7 +34,6 @@ class Radiometry(StrEnum):
     LABEL = "label"  # class labels or masks
 
 
-
 # A float "reflectance" band whose 99th percentile exceeds this holds DN (reflectance x 10000);
 # one declared DN whose float values stay below REFLECTANCE_MAX holds reflectance.
 DN_LIKE_ABOVE = 5.0

@@ -39,10 +39,8 @@ def test_no_training_entry_overlaps_a_held_out_window(bands):
     for entry in training_entries(bands):
         path, window = _boxes(entry)
         for item in HELD_OUT:
-            if (
-                (item.path in path
-                and not isinstance(entry, dict))
-                or (isinstance(entry, dict) and item.path in path and "exclude_mask" not in entry)
+            if (item.path in path and not isinstance(entry, dict)) or (
+                isinstance(entry, dict) and item.path in path and "exclude_mask" not in entry
             ):
                 assert not _overlap(window, item.window), (path, window, item.name)
             if isinstance(entry, dict) and "exclude_mask" in entry and item.path in path:
