@@ -203,7 +203,8 @@ def test_local_cluster_matches_sequential_and_marks_crashing_scene_failed(tmp_pa
     assert report.done == good
     assert dict(report.failed)[fail] == sequential.failed[0][1]
     assert "worker process died" in dict(report.failed)[crash]
-    assert {s["torch_threads"] for s in report.summaries.values()} == {1}
+    threads = [s["torch_threads"] for s in report.summaries.values() if "torch_threads" in s]
+    assert threads and set(threads) == {1}
     same_bytes(tmp_path / "seq", tmp_path / "dask", good)
     assert not (tmp_path / "dask" / crash).exists() and not list((tmp_path / "dask").glob(".*"))
     loads = loads_per_process(dask_count)
@@ -301,7 +302,8 @@ def test_dask_scheduler_and_worker_survive_a_killed_worker(tmp_path: Path, dask_
     same_bytes(tmp_path / "seq", tmp_path / "dask", report.done)
     loads = loads_per_process(dask_count)
     assert str(killed[0]) in loads and set(loads.values()) == {1} and len(loads) == 2
-    assert {s["torch_threads"] for s in report.summaries.values()} == {1}
+    threads = [s["torch_threads"] for s in report.summaries.values() if "torch_threads" in s]
+    assert threads and set(threads) == {1}
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:

@@ -16,10 +16,12 @@ def test_no_flag_at_all_on_a_real_cloudy_scene(tmp_path, shared_data, capsys, mo
     monkeypatch.chdir(tmp_path)
     assert main(["remove", str(src), "-o", "out.tif"]) == 0
     err = capsys.readouterr().err
-    assert "method model (single-date)" in err and "mask auto: default-mask" in err and "--keep-bands" in err
+    assert "method model (single-date)" in err and "mask auto: csmask" in err
     info, ref = open_info(tmp_path / "out.tif"), open_info(src)
     assert info.crs == ref.crs and info.transform.almost_equals(ref.transform)
-    assert info.tags["CLOUDFREE_MODEL"] == "default-rgbn" and "default-mask" in info.tags["CLOUDFREE_MASK"]
+    # all 13 L1C bands: the default that uses them all, so no band is dropped
+    assert info.tags["CLOUDFREE_MODEL"] == "default-l1c13" and "csmask" in info.tags["CLOUDFREE_MASK"]
+    assert info.count == ref.count
     prov = read_mask(tmp_path / "out_provenance.tif")
     assert prov.shape == (ref.height, ref.width) and set(np.unique(prov)) <= {0, 1, 255}
     assert (prov == 1).mean() > 0.3  # the date is overcast: most of it is generated, and says so
@@ -37,7 +39,8 @@ def test_auto_series_on_the_real_time_series_computes_the_other_masks(tmp_path, 
     prov = read_mask(tmp_path / "filled_provenance.tif")
     used = read_mask(tmp_path / "used.tif")
     cloudy = (used > 0) & (used < 255)
-    assert cloudy.any() and (prov[cloudy] == 2).all()  # the gap comes from 2015-08-30, the nearest clear date
+    # the gap comes mostly from 2015-08-30, the nearest clear date (its own few masked pixels from the other)
+    assert cloudy.any() and (prov[cloudy] == 2).mean() > 0.9
     tags = open_info(tmp_path / "filled_provenance.tif").tags
     assert "S2_L1C_2015-08-30.tif" in tags["CLOUDFREE_PROVENANCE_DATES"]
     assert read_raster(out).bands == read_raster(folder / "S2_L1C_2015-08-20.tif").bands  # all 13 bands

@@ -2,7 +2,8 @@
 
 Takes a real clear, georeferenced Sentinel-2 patch shipped by the bigearthnet-common package
 (BigEarthNet S2A_MSIL2A_20170617T113321_4_55: B02, B03, B04, B08 at 10 m, UTM 29N), simulates
-realistic clouds, haze and shadows over it, masks them with the auto mask method (ukis-csmask), removes them
+realistic clouds, haze and shadows over it, masks them with the own U-Net (default-mask; ukis-csmask,
+the default on real scenes, does not recognise these simulated clouds), removes them
 with the packaged default cloud-removal model (default-rgbn, or default-l1c13 for 13-band inputs),
 and writes to --out:
 
@@ -37,9 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coverage", type=float, default=0.35, help="cloud fraction to simulate, 0..1 (0.35)")
     parser.add_argument("--seed", type=int, default=7, help="random seed of the cloud simulation (7)")
     parser.add_argument("--model", help="removal model (release dir or packaged name); default by bands")
-    parser.add_argument(
-        "--mask-model", default=None, help="mask with this U-Net release (default: the auto mask method, ukis-csmask)"
-    )
+    parser.add_argument("--mask-model", default="default-mask", help="mask U-Net release (default: default-mask)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 

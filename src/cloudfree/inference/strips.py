@@ -72,10 +72,11 @@ class RowBuffer:
 
 
 def pad(data: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
-    """Pad the last two axes: reflect where the data is large enough, else repeat the edge."""
+    """Pad the last two axes by reflection (repeated for pads wider than the data, as numpy does), or
+    by repeating the edge for an axis of one pixel. Edge repetition over a wide pad makes streaks
+    that networks read as structure (ukis-csmask calls them shadow), so it is kept for that case."""
     if not (top or bottom or left or right):
         return data
     widths = [(0, 0)] * (data.ndim - 2) + [(top, bottom), (left, right)]
     h, w = data.shape[-2:]
-    small = max(top, bottom) >= h or max(left, right) >= w
-    return np.pad(data, widths, mode="edge" if small else "reflect")
+    return np.pad(data, widths, mode="edge" if min(h, w) < 2 else "reflect")

@@ -19,6 +19,7 @@ taken over the cloud/shadow pixels, the only ones the model changes).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -245,5 +246,6 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         print(
             f"epoch {self.current_epoch}: {self._epoch_samples} samples in {seconds:.0f} s "
             f"({self._epoch_samples / max(seconds, 1e-9):.1f} samples/s) {shown}",
+            file=sys.stderr,
             flush=True,
         )
