@@ -20,13 +20,13 @@ only when a function runs: ``import cloudfree`` stays light.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cloudfree.errors import OutputExistsError
+from cloudfree.io.atomic import temp_directory
 from cloudfree.raster import Raster
 
 __all__ = ["load_release", "mask_clouds", "open_raster", "remove_clouds"]
@@ -107,7 +107,7 @@ def _apply(image: Any, output: Any, suffix: str, run: Any, bands: Any, overwrite
     raster = from_dataarray(image, bands) if is_array else image
     if not isinstance(raster, Raster):
         raise TypeError(f"expected a path, a cloudfree Raster or an xarray.DataArray, got {type(image).__name__}")
-    with tempfile.TemporaryDirectory(prefix="cloudfree-api-") as tmp:
+    with temp_directory("api") as tmp:
         src, dst = Path(tmp) / "input.tif", Path(tmp) / f"{suffix}.tif"
         write_raster(raster, src, cog=False)
         run(src, dst)

@@ -14,7 +14,6 @@ independent real labels of ``cloud_labels_6band`` (evaluation only, never traini
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from cloudfree.data.holdout import data_root as shared_data_root
 from cloudfree.data.synthetic_clouds import CloudSimulator
 from cloudfree.evaluation.report import evaluate_rasters
 from cloudfree.io import read_mask, read_raster, write_mask, write_raster
+from cloudfree.io.atomic import temp_directory
 from cloudfree.raster import Raster
 
 SUBSET_KEYS = ("psnr", "ssim", "sam", "mae", "rmse")
@@ -72,7 +72,7 @@ def evaluate_removal_model(
 
     _, config = load_release(release)
     per_scene: dict[str, dict[str, list]] = {}
-    with tempfile.TemporaryDirectory(prefix="cloudfree-holdout-") as tmp:
+    with temp_directory("holdout") as tmp:
         for scene, seed, clear, cloudy, mask in simulated_cases(config.in_bands, seeds, data_root):
             base = Path(tmp) / f"{scene}_{seed}"
             write_raster(cloudy, f"{base}_cloudy.tif", cog=False)

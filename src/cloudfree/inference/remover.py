@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from cloudfree.inference.provenance import resolve_path
 from cloudfree.inference.sources import input_info
 from cloudfree.inference.streaming import SceneSummary
 from cloudfree.inference.temporal import fill_temporal
+from cloudfree.io.atomic import temp_directory
 from cloudfree.io.geotiff import band_names_of, open_info
 from cloudfree.models.release import ReleaseConfig
 
@@ -169,7 +169,7 @@ class Remover:
         if choice.model:
             self.net  # noqa: B018  (load the release now: a broken one fails before any work or narration)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out.parent, prefix=".cloudfree-remove-") as tmp_dir:
+        with temp_directory("scratch", near=out) as tmp_dir:
             tmp = Path(tmp_dir)
             mask_path, mask_how = self._mask(mask, src, tmp / "mask.tif", choice)
             self.log(f"{src.name}: method {choice.describe()}")  # after the inputs proved readable
