@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from cloudfree import bands as bandcat
 from cloudfree.errors import CloudfreeError
-from cloudfree.inference.sources import InputSpec
+from cloudfree.inference.sources import InputSpec, input_info
 from cloudfree.inference.streaming import predict_scene
 from cloudfree.io.geotiff import RasterInfo, band_names_of, open_info
 from cloudfree.io.writer import WindowedCOGWriter
@@ -141,7 +141,7 @@ def mask_scene(
         raise OutputExistsError(f"{dst}: exists; pass --overwrite to replace it")
     if dst.resolve() == src.resolve():
         raise OutputExistsError(f"{dst}: the mask would overwrite its input")
-    info = open_info(src)
+    info = input_info(src, bands, dn_offset=dn_offset)  # any layout: GeoTIFF, SAFE, band files, SEN12MS-CR
     names = file_band_names(info, bands)
     lvl, how = product_level(names, info.tags, src.name, level)
     chosen, reason = _resolve(method, names, lvl, model, probability is not None)
