@@ -17,6 +17,7 @@ def test_no_flag_at_all_on_a_real_cloudy_scene(tmp_path, shared_data, capsys, mo
     assert main(["remove", str(src), "-o", "out.tif"]) == 0
     err = capsys.readouterr().err
     assert "method model (single-date)" in err and "mask auto: csmask" in err
+    assert "no clear ground to fill from" in err  # the overcast date: the single-date fill is a guess, and says so
     info, ref = open_info(tmp_path / "out.tif"), open_info(src)
     assert info.crs == ref.crs and info.transform.almost_equals(ref.transform)
     # all 13 L1C bands: the default that uses them all, so no band is dropped

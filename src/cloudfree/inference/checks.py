@@ -18,13 +18,16 @@ output that *is* one of the inputs is refused even then.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+import rasterio
 from rasterio.warp import transform_bounds
 from rasterio.windows import from_bounds
 
-from cloudfree.errors import GridMismatchError, OutputExistsError
+from cloudfree.errors import DataWarning, GridMismatchError, OutputExistsError
 from cloudfree.io.geotiff import RasterInfo, open_info
 
 
@@ -117,3 +120,23 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return a.resolve() == b.resolve()
+
+
+def warn_without_clear_ground(mask: str | os.PathLike[str], scene_name: str, limit: float = 0.99) -> float:
+    """Warn (``DataWarning``, one line) when cloud and shadow cover more than ``limit`` of a scene's
+    valid pixels: a single-date model then has no clear ground to fill from and its output is a
+    guess. Reads a decimated view of the mask (at most about 1024 px a side); returns the cover."""
+    with rasterio.open(mask) as ds:
+        step = max(1, max(ds.height, ds.width) // 1024)
+        codes = ds.read(1, out_shape=(max(1, ds.height // step), max(1, ds.width // step)))
+    valid = codes != 255
+    cover = float(np.isin(codes[valid], (1, 2, 3)).mean()) if valid.any() else 0.0
+    if cover > limit:
+        warnings.warn(
+            f"{scene_name}: {cover:.0%} of the scene is cloud or shadow, so the single-date model has no "
+            "clear ground to fill from and its output is a guess; give other dates (--series) or "
+            "Sentinel-1 (--sar)",
+            DataWarning,
+            stacklevel=2,
+        )
+    return cover

@@ -25,7 +25,7 @@ from torch import nn
 from cloudfree import bands as bandcat
 from cloudfree.inference import loading
 from cloudfree.inference.automask import auto_mask
-from cloudfree.inference.checks import check_output, check_reprojectable, check_same_grid
+from cloudfree.inference.checks import check_output, check_reprojectable, check_same_grid, warn_without_clear_ground
 from cloudfree.inference.methods import Choice, choose_method
 from cloudfree.inference.model_pass import ModelPass, RemovalOptions, primary_bands
 from cloudfree.inference.provenance import resolve_path
@@ -174,6 +174,8 @@ class Remover:
             mask_path, mask_how = self._mask(mask, src, tmp / "mask.tif", choice)
             self.log(f"{src.name}: method {choice.describe()}")  # after the inputs proved readable
             self.log(f"{src.name}: mask {mask_how}")
+            if choice.temporal is None and mask_path is not None and not opt.replace_all:
+                warn_without_clear_ground(mask_path, src.name)
             if choice.temporal is None:
                 summary = self._model(src, names, out, mask_path, mask_how, choice, sar, prev, prev_sar,
                                       uncertainty, write_mask, prov, base=None)  # fmt: skip
