@@ -38,7 +38,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from cloudfree import bands as bandcat
-from cloudfree.errors import CloudfreeError
+from cloudfree.errors import CloudfreeError, RasterReadError
 from cloudfree.inference.sources import InputSpec, input_info
 from cloudfree.inference.streaming import predict_scene
 from cloudfree.io.geotiff import RasterInfo, band_names_of, open_info
@@ -141,7 +141,10 @@ def mask_scene(
         raise OutputExistsError(f"{dst}: exists; pass --overwrite to replace it")
     if dst.resolve() == src.resolve():
         raise OutputExistsError(f"{dst}: the mask would overwrite its input")
-    info = input_info(src, bands, dn_offset=dn_offset)  # any layout: GeoTIFF, SAFE, band files, SEN12MS-CR
+    try:  # any layout: GeoTIFF, SAFE, band files, SEN12MS-CR
+        info = input_info(src, bands, dn_offset=dn_offset)
+    except (bandcat.BandError, RasterReadError):  # e.g. a GeoTIFF holding the L2A SCL band, unknown to the
+        info = open_info(src)  # band catalogue; open_info raises the file's own error if it is unreadable
     names = file_band_names(info, bands)
     lvl, how = product_level(names, info.tags, src.name, level)
     chosen, reason = _resolve(method, names, lvl, model, probability is not None)
