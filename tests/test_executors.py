@@ -218,6 +218,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dask scheduler exited with code {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"dask scheduler did not listen on port {port} within {timeout:.0f} s")
+
+
 @pytest.fixture
 def dask_pair(tmp_path: Path):
     """A `dask scheduler` and two `dask worker` processes (1 thread each, no nanny: a killed worker stays
@@ -244,6 +257,8 @@ def dask_pair(tmp_path: Path):
             proc = subprocess.Popen([sys.executable, "-m", "dask", *args], env=env, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
             started.append((proc, log))
+            if name == "scheduler":  # workers and the batch connect once it listens (a cold start takes seconds)
+                _wait_for_port(port, proc, timeout=120)
         yield address
     finally:
         for proc, log in reversed(started):
