@@ -111,6 +111,24 @@ def child(scene: str, out: str, release: str, tile: int, overlap: int, batch: in
     )
 
 
+def identity_release(folder: Path) -> Path:
+    """A 13-band identity release (the engine's own cost, no model compute) saved in ``folder``."""
+    from cloudfree.models.identity import IdentityModel
+    from cloudfree.models.release import ReleaseConfig, save_release
+    from cloudfree.normalization import Normalization
+
+    config = ReleaseConfig(
+        name="identity13",
+        kind="removal",
+        architecture="identitymodel",
+        arguments={"in_channels": 13, "out_channels": 13},
+        in_bands=BANDS,
+        out_bands=BANDS,
+        normalization=Normalization.identity(BANDS).to_dict(),
+    )
+    return save_release(IdentityModel(13, 13), config, folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=10980, help="scene side in pixels (10980)")
@@ -127,24 +145,7 @@ def main() -> None:
     size = 2048 if args.quick else args.size
     work = Path(tempfile.mkdtemp(prefix="cloudfree-bench-mem-", dir=args.workdir))
     try:
-        from cloudfree.models.identity import IdentityModel
-        from cloudfree.models.release import ReleaseConfig, save_release
-        from cloudfree.normalization import Normalization
-
-        release = work / "identity13"
-        save_release(
-            IdentityModel(13, 13),
-            ReleaseConfig(
-                name="identity13",
-                kind="removal",
-                architecture="identitymodel",
-                arguments={"in_channels": 13, "out_channels": 13},
-                in_bands=BANDS,
-                out_bands=BANDS,
-                normalization=Normalization.identity(BANDS).to_dict(),
-            ),
-            release,
-        )
+        release = identity_release(work / "identity13")
         scene = work / "scene.tif"
         t0 = time.perf_counter()
         generate_scene(scene, size)

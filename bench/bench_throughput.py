@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_memory import BANDS, generate_scene, peak_rss_mb
+from bench_memory import BANDS, generate_scene, identity_release, peak_rss_mb
 from common import print_table, save_json
 
 CASES = ("read", "cog-copy", "identity", "default-rgbn", "default-l1c13")
@@ -94,23 +94,6 @@ def generate_mask(path: Path, size: int, cloud: float = 0.3, rows: int = 512) ->
             cloudy += int(c.sum())
             dst.write(codes[None], window=Window(0, r0, size, h))
     return cloudy / size / size
-
-
-def identity_release(folder: Path) -> Path:
-    from cloudfree.models.identity import IdentityModel
-    from cloudfree.models.release import ReleaseConfig, save_release
-    from cloudfree.normalization import Normalization
-
-    config = ReleaseConfig(
-        name="identity13",
-        kind="removal",
-        architecture="identitymodel",
-        arguments={"in_channels": 13, "out_channels": 13},
-        in_bands=BANDS,
-        out_bands=BANDS,
-        normalization=Normalization.identity(BANDS).to_dict(),
-    )
-    return save_release(IdentityModel(13, 13), config, folder)
 
 
 def child(case: str, scene: str, mask: str, out: str, release: str) -> None:

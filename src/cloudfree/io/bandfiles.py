@@ -29,7 +29,6 @@ import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
-from rasterio.windows import transform as window_transform
 
 from cloudfree import bands as bandcat
 from cloudfree.errors import RasterReadError
@@ -39,7 +38,7 @@ from cloudfree.io.bandnames import (
     has_band_files,
     parse_band_filename,
 )
-from cloudfree.io.filesource import GeoTiffReader
+from cloudfree.io.filesource import GeoTiffReader, window_raster
 from cloudfree.io.metadata import RasterInfo, infer_radiometry, info_of
 from cloudfree.io.warp import RESAMPLING, Grid, GridReader
 from cloudfree.radiometry import Radiometry, check_values, offset_for_baseline
@@ -260,19 +259,7 @@ class BandStack:
             inside = reader.footprint(win) if self._foreign else None
             if inside is not None:
                 footprint &= inside
-        valid = valid_of(data, self.nodata) & footprint
-        return Raster(
-            data=data,
-            bands=wanted,
-            crs=self.crs,
-            transform=window_transform(win, self.transform),
-            valid=valid,
-            radiometry=self.radiometry,
-            dn_offset=self.dn_offset[idx],
-            nodata=self.nodata,
-            source=self.path,
-            tags=dict(self.tags),
-        )
+        return window_raster(self, data, wanted, list(idx), win, valid_of(data, self.nodata) & footprint)
 
 
 def _own_grid(info: RasterInfo) -> Grid:

@@ -103,21 +103,8 @@ def write_raster(
     if nodata is not None:
         data[:, ~raster.valid] = nodata
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_sibling(final, "part")
-    try:
-        with rasterio.open(tmp, "w", **profile_for(raster, out_dtype, nodata)) as dst:
-            dst.write(data)
-            dst.descriptions = tuple(raster.bands)
-            dst.update_tags(**standard_tags(raster, tags))
-        if cog:
-            finalize_cog(tmp, final)
-        else:
-            with atomic_path(final) as tmp_final:
-                os.replace(tmp, tmp_final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return final
+    profile = profile_for(raster, out_dtype, nodata)
+    return _write_file(final, profile, data, tuple(raster.bands), standard_tags(raster, tags), cog=cog)
 
 
 def write_mask(
@@ -142,18 +129,35 @@ def write_mask(
         radiometry=Radiometry.LABEL,
         nodata=nodata,
     )
-    final = Path(path)
+    file_tags = {
+        RADIOMETRY_TAG: Radiometry.LABEL.value,
+        "CLOUDFREE_VERSION": __version__,
+        **{k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (tags or {}).items()},
+    }
+    profile = profile_for(raster, "uint8", nodata)
+    return _write_file(Path(path), profile, raster.data, (description,), file_tags, cog=cog, overviews=False)
+
+
+def _write_file(
+    final: Path,
+    profile: dict[str, Any],
+    data: np.ndarray,
+    descriptions: tuple[str, ...],
+    tags: dict[str, Any],
+    *,
+    cog: bool,
+    overviews: bool = True,
+) -> Path:
+    """Write ``data`` ``(bands, height, width)`` to a temporary sibling of ``final``, then make it the
+    COG ``final`` (or rename it there when ``cog`` is false); nothing is left half-written."""
     tmp = temp_sibling(final, "part")
     try:
-        with rasterio.open(tmp, "w", **profile_for(raster, "uint8", nodata)) as dst:
-            dst.write(raster.data)
-            dst.descriptions = (description,)
-            dst.update_tags(
-                **{RADIOMETRY_TAG: Radiometry.LABEL.value, "CLOUDFREE_VERSION": __version__},
-                **{k: (v if isinstance(v, str) else json.dumps(v)) for k, v in (tags or {}).items()},
-            )
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(data)
+            dst.descriptions = descriptions
+            dst.update_tags(**tags)
         if cog:
-            finalize_cog(tmp, final, overviews=False)
+            finalize_cog(tmp, final, overviews=overviews)
         else:
             with atomic_path(final) as tmp_final:
                 os.replace(tmp, tmp_final)

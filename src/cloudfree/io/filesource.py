@@ -54,6 +54,24 @@ def sample_values(reader: GridReader, nodata: float | None) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+def window_raster(source: Any, data: np.ndarray, bands: tuple[str, ...], idx: list[int], win: Window,
+                  valid: np.ndarray) -> Raster:  # fmt: skip
+    """The :class:`Raster` of a window a source read: ``data`` ``(bands, h, w)`` of its bands ``idx``,
+    with the source's CRS, radiometry, per-band DN offsets, nodata, path and tags."""
+    return Raster(
+        data=data,
+        bands=bands,
+        crs=source.crs,
+        transform=window_transform(win, source.transform),
+        valid=valid,
+        radiometry=source.radiometry,
+        dn_offset=source.dn_offset[idx],
+        nodata=source.nodata,
+        source=source.path,
+        tags=dict(source.tags),
+    )
+
+
 class FileSource:
     """One raster file read by windows of its grid (or a target grid).
 
@@ -151,18 +169,7 @@ class FileSource:
         footprint = self._reader.footprint(win)
         if footprint is not None:
             valid &= footprint
-        return Raster(
-            data=data,
-            bands=wanted,
-            crs=self.crs,
-            transform=window_transform(win, self.transform),
-            valid=valid,
-            radiometry=self.radiometry,
-            dn_offset=self.dn_offset[list(idx)],
-            nodata=self.nodata,
-            source=self.path,
-            tags=dict(self.tags),
-        )
+        return window_raster(self, data, wanted, list(idx), win, valid)
 
     def close(self) -> None:
         """Close the file (the source cannot read afterwards)."""
