@@ -9,6 +9,10 @@ float16 release (``model.safetensors`` + ``config.json``), evaluated on the held
     python scripts/train_default_models.py                      # all three, default time budgets
     python scripts/train_default_models.py --only rgbn --minutes 30 --device cuda
     python scripts/train_default_models.py --skip-training      # re-evaluate and re-package only
+    python scripts/train_default_models.py --only rgbn --minutes 60 --init-from runs/init/rgbn.ckpt
+
+``--init-from`` starts from the weights of an earlier checkpoint (loaded with ``weights_only=True``;
+a warm start, not a resume: the optimiser, schedule and epoch count start afresh).
 
 Run it from the repository root (the configs name ../shared/data relative to it).
 """
@@ -26,12 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"mask": 10.0, "rgbn": 40.0, "l1c13": 40.0}  # name -> default training minutes
 
 
-def train_one(name: str, minutes: float, device: str, threads: int) -> Path:
+def train_one(name: str, minutes: float, device: str, threads: int, init_from: Path | None = None) -> Path:
     """Train ``configs/default_<name>.yaml`` for ``minutes``; returns the last checkpoint."""
     import torch
 
     from cloudfree.training.config import load_config
-    from cloudfree.training.trainer import train
+    from cloudfree.training.trainer import build_run, fit
 
     torch.set_num_threads(threads)
     if name in ("rgbn", "l1c13"):
@@ -44,15 +48,20 @@ def train_one(name: str, minutes: float, device: str, threads: int) -> Path:
         f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
     ]
     config = load_config(ROOT / "configs" / f"default_{name}.yaml", overrides)
+    run = build_run(config)
+    if init_from is not None:
+        state = torch.load(init_from, map_location="cpu", weights_only=True)["state_dict"]
+        run.task.load_state_dict(state, strict=True)
+        print(f"[{name}] warm start from {init_from}", flush=True)
     t0 = time.perf_counter()
-    last = train(config)
+    last = fit(run)
     minutes = (time.perf_counter() - t0) / 60
     print(f"[{name}] trained for {minutes:.1f} min -> {last}", flush=True)
     ckpt = torch.load(last, map_location="cpu", weights_only=True)
     steps = int(ckpt.get("global_step", 0))
     samples = steps * int(config["data"].get("batch_size", 1))
     record = {"minutes": minutes, "steps": steps, "samples": samples, "samples_per_s": samples / (minutes * 60),
-              "threads": threads}  # fmt: skip
+              "threads": threads, "init_from": str(init_from) if init_from else None}  # fmt: skip
     (ROOT / "runs" / f"default_{name}" / "training.json").write_text(json.dumps(record, indent=2))
     return last
 
@@ -101,6 +110,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for training")
     parser.add_argument("--seeds", type=int, default=3, help="cloud simulations per held-out scene")
+    parser.add_argument("--init-from", type=Path, help="warm start from this checkpoint's weights (one model)")
     parser.add_argument("--skip-training", action="store_true", help="package the existing runs/ checkpoints")
     parser.add_argument("--skip-packaging", action="store_true", help="train only")
     args = parser.parse_args()
@@ -108,9 +118,11 @@ def main() -> int:
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         parser.error(f"unknown default model(s) {unknown}; choose from {list(MODELS)}")
+    if args.init_from is not None and len(names) != 1:
+        parser.error("--init-from needs exactly one model (--only NAME)")
     for name in names:
         if not args.skip_training:
-            train_one(name, args.minutes or MODELS[name], args.device, args.threads)
+            train_one(name, args.minutes or MODELS[name], args.device, args.threads, args.init_from)
         if not args.skip_packaging:
             package_one(name, args.device, args.seeds)
     return 0

@@ -100,3 +100,49 @@ def test_training_steps_on_a_real_chip_lower_the_loss(shared_data) -> None:
     with torch.no_grad():
         after = task.losses(batch)["l1"].item()
     assert after < 0.7 * before, (before, after)
+
+
+def _synthetic_samples(n: int, nan_at: int | None = None) -> list[dict[str, torch.Tensor]]:
+    """``n`` 16x16 rgbn samples with a square cloud; sample ``nan_at`` has a NaN target."""
+    gen = torch.Generator().manual_seed(0)
+    out = []
+    for i in range(n):
+        clear = 0.1 + 0.2 * torch.rand(4, 16, 16, generator=gen)
+        mask = torch.zeros(1, 16, 16)
+        mask[:, 4:12, 4:12] = 1.0
+        cloudy = torch.where(mask > 0, torch.full_like(clear, 0.7), clear)
+        if i == nan_at:
+            clear = clear.clone()
+            clear[0, 5, 5] = float("nan")
+        out.append({"cloudy": cloudy, "clear": clear, "mask": mask})
+    return out
+
+
+def test_l1_only_training_skips_non_finite_steps_and_clips_gradients(monkeypatch) -> None:
+    from tests.test_training.realdata import SampleList
+
+    L.seed_everything(0)
+    task = Pix2PixTask(in_bands="rgbn", use_mask=True, patch_size=16, lr=1e-3, lambda_gan=0.0, loss_region="mask",
+                       architecture="PriorResidualUNet", generator={"ngf": 4, "depth": 2}, grad_clip=1e-3)  # fmt: skip
+    assert task.discriminator is None
+    norms: list[float] = []
+    original = task.clip_gradients
+
+    def recording_clip(opt, gradient_clip_val=None, gradient_clip_algorithm=None):
+        original(opt, gradient_clip_val=gradient_clip_val, gradient_clip_algorithm=gradient_clip_algorithm)
+        grads = [p.grad.flatten() for p in task.generator.parameters() if p.grad is not None]
+        norms.append(float(torch.cat(grads).norm()))
+
+    monkeypatch.setattr(task, "clip_gradients", recording_clip)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0)  # fmt: skip
+    # batch size 1, four batches: the second one's loss is NaN
+    trainer.fit(task, datamodule=CloudDataModule(SampleList(_synthetic_samples(4, nan_at=1)), None, batch_size=1))
+    assert task.skipped_steps == 1
+    assert all(torch.isfinite(p).all() for p in task.generator.parameters())
+    assert len(norms) == 3 and max(norms) <= 1e-3 * 1.001, norms
+
+
+def test_grad_clip_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="grad_clip"):
+        Pix2PixTask(in_bands="rgbn", use_mask=True, patch_size=16, lambda_gan=0.0, grad_clip=-1.0)

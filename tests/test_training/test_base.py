@@ -102,4 +102,4 @@ def test_release_config_and_schedule() -> None:
     assert cfg.extra["input_order"] == ["optical", "sar", "mask"] and cfg.extra["task"] == "pix2pix"
     assert task.predictor() is task.generator
     decay = LinearDecay(3, 3)
-    assert [decay(e) for e in range(7)] == [1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0]
+    assert [decay(e) for e in range(9)] == [1.0, 1.0, 1.0, 0.75, 0.5, 0.25, 0.0, 0.0, 0.0]  # never negative

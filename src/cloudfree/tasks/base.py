@@ -63,7 +63,7 @@ def sar_db_normalization(sar_bands: Sequence[str]) -> Normalization:
 
 
 class LinearDecay:
-    """LR factor: 1 for ``n_epochs`` epochs, then linear to 0 over ``n_epochs_decay`` (pix2pix/CycleGAN).
+    """LR factor: 1 for ``n_epochs`` epochs, then linear to 0 over ``n_epochs_decay``, then 0 (pix2pix/CycleGAN).
 
     A callable object (not a lambda) so that ``LambdaLR.state_dict`` stores its plain ``__dict__``.
     """
@@ -73,7 +73,7 @@ class LinearDecay:
         self.n_epochs_decay = int(n_epochs_decay)
 
     def __call__(self, epoch: int) -> float:
-        return 1.0 - max(0, epoch + 1 - self.n_epochs) / float(self.n_epochs_decay + 1)
+        return max(0.0, 1.0 - max(0, epoch + 1 - self.n_epochs) / float(self.n_epochs_decay + 1))
 
 
 class CloudRemovalTask(L.LightningModule):

@@ -105,6 +105,9 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         lambda_gan: weight of the adversarial loss; 0 trains the generator on L1 alone and builds
             no discriminator.
         loss_region: ``all`` (L1 over every valid pixel) or ``mask`` (over cloud/shadow pixels only).
+        grad_clip: clip the generator's gradient norm to this before each step (0: no clipping).
+            With or without it, a batch whose loss or gradient is not finite is skipped (logged as
+            ``train/skipped_steps``) instead of writing NaN into the weights.
     """
 
     task_name = "pix2pix"
@@ -135,6 +138,7 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         architecture: str = "UNetGenerator",
         lambda_gan: float = 1.0,
         loss_region: str = "all",
+        grad_clip: float = 0.0,
     ) -> None:
         super().__init__(
             in_bands, out_bands, sar_bands, use_mask, max_reflectance, normalization, sar_normalization,
@@ -151,6 +155,9 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         gen_args |= {"in_channels": self.in_channels, "out_channels": self.out_channels}
         self.set_predictor(architecture, gen_args)
         self.lambda_gan, self.loss_region = float(lambda_gan), loss_region
+        if grad_clip < 0:
+            raise ValueError(f"grad_clip must be >= 0, got {grad_clip}")
+        self.grad_clip, self.skipped_steps = float(grad_clip), 0
         self.discriminator = None
         if self.lambda_gan > 0:
             disc_args = {**dict(discriminator or {}), "in_channels": self.in_channels + self.out_channels}
@@ -185,6 +192,22 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         l1 = masked_l1(fake, y, self.loss_weight(batch))
         return {"fake": fake, "gan": gan, "l1": l1, "total": self.lambda_gan * gan + self.lambda_l1 * l1}
 
+    def _clipped_step(self, opt: Any) -> None:
+        """Step the generator's optimiser after clipping; skip the step when the gradient is not finite.
+
+        A non-finite loss leaves no gradient (backward was not run), which counts as not finite too.
+        """
+        grads = [p.grad for p in self.generator.parameters() if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) if grads else None
+        if norm is None or not torch.isfinite(norm):
+            self.skipped_steps += 1
+            opt.zero_grad()
+        else:
+            if self.grad_clip > 0:
+                self.clip_gradients(opt, gradient_clip_val=self.grad_clip, gradient_clip_algorithm="norm")
+            opt.step()
+        self.log("train/skipped_steps", float(self.skipped_steps), batch_size=1)
+
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         x, y = self.build_input(batch), self.build_target(batch)
         fake = self.generator(x)
@@ -194,8 +217,9 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
             loss_l1 = masked_l1(fake, y, self.loss_weight(batch))
             loss_g = self.lambda_l1 * loss_l1
             opt_g.zero_grad()
-            self.manual_backward(loss_g)
-            opt_g.step()
+            if torch.isfinite(loss_g):
+                self.manual_backward(loss_g)
+            self._clipped_step(opt_g)
             self.log("train/loss_l1", loss_l1.detach(), batch_size=n)
             self.log("train/loss_g", loss_g.detach(), prog_bar=True, batch_size=n)
             return
@@ -214,8 +238,9 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
             loss_l1 = masked_l1(fake, y, self.loss_weight(batch))
             loss_g = self.lambda_gan * loss_gan + self.lambda_l1 * loss_l1
             opt_g.zero_grad()
-            self.manual_backward(loss_g)
-            opt_g.step()
+            if torch.isfinite(loss_g):
+                self.manual_backward(loss_g)
+            self._clipped_step(opt_g)
 
         self.log_dict(
             {
