@@ -86,6 +86,22 @@ def cloud_fraction(mask: np.ndarray) -> float:
     return float(np.isin(arr[valid], NOT_CLEAR_CODES).sum()) / n
 
 
+MASK_ENCODINGS = ("binary", "opacity")
+"""How a model's mask channel encodes the codes: ``binary`` 1 for cloud, thin cloud and shadow, else 0;
+``opacity`` 1 for thick cloud (opaque: nothing of the ground shows), 0.5 for thin cloud and shadow
+(the ground shows, attenuated), else 0."""
+
+
+def mask_channel(codes: np.ndarray, encoding: str = "binary") -> np.ndarray:
+    """Model mask-channel values (float32, same shape as ``codes``) for class codes, see :data:`MASK_ENCODINGS`."""
+    arr = np.asarray(codes)
+    if encoding == "binary":
+        return np.isin(arr, NOT_CLEAR_CODES).astype(np.float32)
+    if encoding == "opacity":
+        return ((arr == THICK) + 0.5 * np.isin(arr, (THIN, SHADOW))).astype(np.float32)
+    raise ValueError(f"unknown mask encoding {encoding!r}; expected one of {list(MASK_ENCODINGS)}")
+
+
 def cloud_of(codes: np.ndarray) -> np.ndarray:
     """Bool ``(h, w)``: True where a mask code is cloud or shadow (1, 2, 3); 0 and 255 are not."""
     return np.isin(np.asarray(codes), NOT_CLEAR_CODES)

@@ -70,3 +70,92 @@ def test_thin_cloud_signal_reaches_the_output_after_training_a_few_steps():
         opt.step()
         losses.append(float(loss.detach()))
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+
+
+def _trained_a_little(net: PriorResidualUNet) -> PriorResidualUNet:
+    """Non-zero last layers, so that the residual depends on the network's inputs."""
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for last in (net.head, net.pixel[-1]):
+            last.weight.normal_(0, 0.3)
+    return net
+
+
+def test_opacity_encoding_never_reads_the_raw_input_under_thick_cloud():
+    net = _trained_a_little(PriorResidualUNet(5, 4, ngf=4, depth=2, mask_encoding="opacity"))
+    x = torch.rand(1, 5, 32, 32) * 2 - 1
+    channel = torch.zeros(32, 32)
+    channel[4:14, 4:14] = 1.0  # thick cloud
+    channel[18:28, 18:28] = 0.5  # thin cloud or shadow
+    x[:, 4] = channel
+    changed = x.clone()
+    changed[:, :4, 4:14, 4:14] = 0.95  # a different (bright) cloud under the thick part
+    with torch.no_grad():
+        same = net(x), net(changed)
+    assert torch.equal(same[0], same[1])  # the thick-cloud values do not enter at all
+    changed = x.clone()
+    changed[:, :4, 18:28, 18:28] += 0.1  # more haze under the thin part
+    with torch.no_grad():
+        differs = net(changed)
+    assert not torch.allclose(differs[:, :, 18:28, 18:28], same[0][:, :, 18:28, 18:28])
+    clear = channel == 0
+    assert torch.allclose(same[0][..., clear], x[:, :4][..., clear].clamp(-1, 1), atol=1e-6)
+
+
+def test_binary_encoding_reads_the_raw_input_under_every_masked_pixel():
+    net = _trained_a_little(PriorResidualUNet(5, 4, ngf=4, depth=2))
+    x = torch.rand(1, 5, 32, 32) * 2 - 1
+    x[:, 4] = 0.0
+    x[:, 4, 4:14, 4:14] = 1.0
+    changed = x.clone()
+    changed[:, :4, 4:14, 4:14] = 0.95
+    with torch.no_grad():
+        assert not torch.allclose(net(x), net(changed))
+    with pytest.raises(ValueError, match="mask_encoding"):
+        PriorResidualUNet(5, 4, mask_encoding="codes")
+
+
+def test_mask_channel_encodings():
+    from cloudfree.masks import mask_channel
+
+    codes = np.array([[0, 1, 2, 3, 255]], np.uint8)
+    assert mask_channel(codes).tolist() == [[0, 1, 1, 1, 0]]
+    assert mask_channel(codes, "opacity").tolist() == [[0, 1, 0.5, 0.5, 0]]
+    with pytest.raises(ValueError, match="encoding"):
+        mask_channel(codes, "codes")
+
+
+def _opacity_task():
+    from cloudfree.tasks.pix2pix import Pix2PixTask
+
+    generator = {"ngf": 4, "depth": 2, "mask_encoding": "opacity"}
+    return Pix2PixTask(in_bands="rgbn", use_mask=True, patch_size=16, lambda_gan=0.0,
+                       architecture="PriorResidualUNet", generator=generator)  # fmt: skip
+
+
+def test_task_and_runner_encode_the_mask_alike():
+    """Training (labels in the batch) and inference (codes in the mask file) give the same channel."""
+    from cloudfree.masks import mask_channel
+
+    task = _opacity_task()
+    codes = np.random.default_rng(0).integers(0, 4, (2, 16, 16))
+    batch = {"cloudy": torch.rand(2, 4, 16, 16), "mask": torch.from_numpy((codes > 0)[:, None].astype(np.float32)),
+             "labels": torch.from_numpy(codes)}  # fmt: skip
+    channel = task.build_input(batch)[:, 4:5].numpy()
+    assert np.array_equal(channel, mask_channel(codes[:, None], "opacity"))
+    assert task.release_config("t").arguments["mask_encoding"] == "opacity"
+
+
+def test_inference_runner_feeds_the_release_encoding():
+    """The engine's model input for an ``opacity`` release: 1 thick, 0.5 thin/shadow, 0 clear."""
+    from cloudfree.inference.runner import ChannelLayout, ModelRunner
+
+    task = _opacity_task()
+    layout = ChannelLayout()
+    layout.add("primary", 4)
+    layout.add("mask", 1)
+    runner = ModelRunner(task.generator, task.release_config("t"), layout, device="cpu")
+    x = np.zeros((1, 5, 16, 16), np.float32)
+    x[0, 4] = np.random.default_rng(1).integers(0, 4, (16, 16))
+    channel = runner.assemble(x, np.ones((1, 16, 16), bool))[:, 4]
+    assert np.array_equal(channel, np.select([x[:, 4] == 1, x[:, 4] >= 2], [1.0, 0.5], 0.0))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cloudfree.masks import NOT_CLEAR_CODES
+from cloudfree.masks import mask_channel
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.radiometry import clip_sar_db
 
@@ -139,7 +139,7 @@ class ModelRunner:
             elif g in ("sar", "prev_sar"):
                 groups[g] = self._sar(x[:, s[g]], g)
             else:  # mask
-                groups[g] = np.isin(x[:, s["mask"]], NOT_CLEAR_CODES).astype(np.float32)
+                groups[g] = mask_channel(x[:, s["mask"]], self.config.arguments.get("mask_encoding", "binary"))
         return np.concatenate([groups[g] for g in self.order], axis=1).astype(np.float32)
 
     @torch.no_grad()

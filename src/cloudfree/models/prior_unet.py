@@ -18,13 +18,18 @@ Why this design (issue 11, item 1):
   model already *is* the classical fill, and training can only add what the prior lacks (texture,
   edges continued from the surroundings, the ground under thin cloud and shadow). Clear pixels
   pass through unchanged.
-* **It knows which pixels are unknown.** The network sees the prior-filled image (the masked input
-  neutralised: cloud values never enter it), the mask channel, **and** the raw input. The raw
-  input is kept on purpose: under thin cloud / haze (mask code 2) and cloud shadow (code 3) the
-  ground still shows, attenuated, and the network restores it from that signal instead of
-  inventing it; under thick cloud (code 1) the raw values are flat and bright, and the network
-  learns to rely on the prior there. The release contract carries a 0/1 mask, so thin and thick
-  are told apart from the signal; a mask channel with codes is not needed.
+* **It knows which pixels are unknown, and which show the ground.** The network sees the
+  prior-filled image (cloud values never enter it), the mask channel, and the raw input where the
+  ground still shows. With ``mask_encoding="opacity"`` (the default models) the mask channel is 1
+  for thick cloud (code 1), 0.5 for thin cloud (2) and shadow (3), 0 for clear
+  (:func:`cloudfree.masks.mask_channel`): under thin cloud and shadow the ground shows, attenuated,
+  and the network restores it from that signal instead of inventing it; under thick cloud the raw
+  input is replaced by the prior before the network sees it, so a real cloud, whose brightness and
+  texture the training simulator cannot match, is filled from its surroundings and never "seen
+  through" (a model that read real thick cloud as haze left it pale beige). Real masks
+  (ukis-csmask, s2cloudless) label every cloud thick, so on real scenes only shadows and SCL's
+  cirrus are read through. ``mask_encoding="binary"`` (0/1 channel, releases made before) gives
+  the network the raw input under every masked pixel.
 * **No checkerboards by construction.** Down-sampling is average pooling, up-sampling is bilinear
   resize followed by 3x3 convolutions (Odena et al. 2016, "Deconvolution and checkerboard
   artifacts"): no transposed convolution, so no kernel-overlap pattern at periods 2/4/8/16 px.
@@ -39,6 +44,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from cloudfree.masks import MASK_ENCODINGS
 
 
 def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -101,6 +108,7 @@ class PriorResidualUNet(nn.Module):
         depth: number of 2x down-sampling levels (H and W must be multiples of ``2**depth``).
         mask_channel: index of the mask channel in the input (default: the last one).
         prior_channels: input channel index of each output band.
+        mask_encoding: ``binary`` or ``opacity`` (:data:`cloudfree.masks.MASK_ENCODINGS`, see above).
     """
 
     def __init__(
@@ -111,12 +119,16 @@ class PriorResidualUNet(nn.Module):
         depth: int = 4,
         mask_channel: int = -1,
         prior_channels: Sequence[int] | None = None,
+        mask_encoding: str = "binary",
     ) -> None:
         super().__init__()
         if in_channels < 2:
             raise ValueError(f"PriorResidualUNet needs optical bands and a mask channel, got {in_channels} channels")
         if depth < 1:
             raise ValueError(f"PriorResidualUNet needs depth >= 1, got {depth}")
+        if mask_encoding not in MASK_ENCODINGS:
+            raise ValueError(f"unknown mask_encoding {mask_encoding!r}; expected one of {list(MASK_ENCODINGS)}")
+        self.mask_encoding = mask_encoding
         self.in_channels, self.out_channels, self.depth = int(in_channels), int(out_channels), int(depth)
         self.mask_channel = int(mask_channel) % self.in_channels
         self.optical = [i for i in range(self.in_channels) if i != self.mask_channel]
@@ -153,11 +165,22 @@ class PriorResidualUNet(nn.Module):
         """H and W must be multiples of this."""
         return 2**self.depth
 
-    def prior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(filled optical (N, bands, H, W), raw optical, mask (N, 1, H, W))`` of a network input."""
+    def prior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(filled optical (N, bands, H, W), visible optical, mask channel, not clear (N, 1, H, W))``.
+
+        ``visible`` is the raw input where the ground shows and the prior under thick cloud
+        (``opacity`` encoding); ``not clear`` is 1 where the pixel is filled.
+        """
         optical = x[:, self.optical]
-        mask = (x[:, self.mask_channel : self.mask_channel + 1] > 0.5).to(x.dtype)
-        return push_pull_fill(optical, 1.0 - mask), optical, mask
+        channel = x[:, self.mask_channel : self.mask_channel + 1]
+        if self.mask_encoding == "opacity":
+            mask, opaque = (channel > 0.25).to(x.dtype), channel > 0.75
+        else:
+            mask = (channel > 0.5).to(x.dtype)
+            channel, opaque = mask, None
+        filled = push_pull_fill(optical, 1.0 - mask)
+        visible = optical if opaque is None else torch.where(opaque, filled, optical)
+        return filled, visible, channel, mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.in_channels:
@@ -167,8 +190,8 @@ class PriorResidualUNet(nn.Module):
                 f"PriorResidualUNet with depth {self.depth} needs H, W multiples of {self.multiple}; "
                 f"got {tuple(x.shape[-2:])}"
             )
-        filled, raw, mask = self.prior(x)
-        stacked = torch.cat([filled, raw, mask], 1)
+        filled, visible, channel, mask = self.prior(x)
+        stacked = torch.cat([filled, visible, channel], 1)
         feats = [self.stem(stacked)]
         for block in self.down:
             feats.append(block(F.avg_pool2d(feats[-1], 2)))

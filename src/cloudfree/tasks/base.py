@@ -42,6 +42,7 @@ from torch import nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from cloudfree import bands as bandcat
+from cloudfree.masks import SHADOW, THICK, THIN
 from cloudfree.models import build_model
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.normalization import Normalization
@@ -203,6 +204,13 @@ class CloudRemovalTask(L.LightningModule):
             return self.norm.select(self.in_bands).apply(self._optical(batch, key, self.in_bands))
         if group in ("sar", "prev_sar"):
             return self._sar(batch, group)
+        if self._arguments.get("mask_encoding", "binary") == "opacity":
+            if "labels" not in batch:
+                raise ValueError(f"{type(self).__name__} encodes the mask by opacity but the batch has no 'labels'")
+            labels = batch["labels"]
+            labels = labels[:, None] if labels.ndim == 3 else labels
+            thin_or_shadow = (labels == THIN) | (labels == SHADOW)
+            return (labels == THICK).float() + 0.5 * thin_or_shadow.float()  # masks.mask_channel, in torch
         if "mask" not in batch:
             raise ValueError(f"{type(self).__name__} uses a cloud-mask channel but the batch has no 'mask'")
         return (batch["mask"] > 0).float()
