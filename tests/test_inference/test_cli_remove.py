@@ -143,3 +143,14 @@ def test_batch_refuses_a_single_mask_for_many_scenes(tmp_path, capsys):
         write_raster(make_raster(20, 24, seed=i), scenes / f"s{i}.tif")
     rc = main(["remove", str(scenes), "-o", str(tmp_path / "out"), "--mask", str(scenes / "s0.tif"), "--model", "m"])
     assert rc == 2 and "folder of masks" in capsys.readouterr().err
+
+
+def test_cli_mask_dilate_default_is_the_library_default():
+    import argparse
+
+    from cloudfree.commands import remove as remove_cmd
+    from cloudfree.inference.automask import REMOVAL_DILATE_M
+
+    parser = argparse.ArgumentParser()
+    remove_cmd.add_arguments(parser)
+    assert parser.parse_args(["x.tif", "-o", "y.tif"]).mask_dilate == REMOVAL_DILATE_M

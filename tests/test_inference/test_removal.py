@@ -258,3 +258,36 @@ def test_sar_only_translation_and_outputs_beyond_the_inputs(tmp_path, shared_dat
                 out_bands=wider, norm=Normalization.fixed(wider))  # fmt: skip
     remove(s2, tmp_path / "more.tif", model=more, replace_all=True, tile=64, overlap=8, progress=False, device="cpu")
     assert read_raster(tmp_path / "more.tif").bands == wider
+
+
+def test_dilation_in_metres_becomes_whole_pixels_of_the_grid():
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from cloudfree.inference.automask import dilation_px
+    from cloudfree.io.metadata import RasterInfo
+
+    def info(res: float, epsg: int) -> RasterInfo:
+        return RasterInfo("x.tif", 4, 10, 10, "uint16", CRS.from_epsg(epsg), Affine(res, 0, 0, 0, -res, 0), 0, (), {})
+
+    assert dilation_px(info(10.0, 32631), 40.0) == 4
+    assert dilation_px(info(20.0, 32631), 40.0) == 2
+    assert dilation_px(info(60.0, 32631), 40.0) == 1  # never less than one pixel
+    assert dilation_px(info(10.0, 32631), 0.0) == 0
+    assert dilation_px(info(0.0006659, 4326), 40.0) == 1  # ~74 m on a lat/lon grid
+    assert dilation_px(info(9.0e-5, 4326), 40.0) == 4  # ~10 m
+
+
+def test_auto_mask_for_removal_is_grown_by_the_dilation(tmp_path, shared_data):
+    """`--mask auto` grows cloud and shadow by --mask-dilate metres (4 px at 10 m), and says so."""
+    src = shared_data / "sen12mscr_sample" / "ROIs1868_summer_s2_cloudy_19_p30.tif"
+    rel = identity_release(tmp_path / "id")
+    used = {}
+    for metres in (0.0, 40.0):
+        out = tmp_path / f"out{metres:g}.tif"
+        remove(src, out, model=rel, mask="auto", bands="l1c13", write_mask=tmp_path / f"used{metres:g}.tif",
+               mask_dilate_m=metres, progress=False, device="cpu")  # fmt: skip
+        used[metres] = read_mask(tmp_path / f"used{metres:g}.tif")
+    grown, raw = np.isin(used[40.0], (1, 2, 3)), np.isin(used[0.0], (1, 2, 3))
+    assert (grown >= raw).all() and grown.sum() > raw.sum() * 1.05
+    assert "grown by 4 px (40 m)" in open_info(tmp_path / "out40.tif").tags["CLOUDFREE_MASK"]

@@ -1,7 +1,8 @@
 """Remove clouds from a Sentinel-2 scene (or many) and write a georeferenced Cloud-Optimized GeoTIFF.
 
-With no option beyond -o, the scene is masked automatically (--mask auto: the packaged U-Net mask
-model, else s2cloudless on Level-1C input) and the method is chosen automatically (--method auto),
+With no option beyond -o, the scene is masked automatically (--mask auto: ukis-csmask for 4 or 6
+bands, s2cloudless for 13 L1C bands, the SCL band when the product has one; cloud and shadow grown
+by --mask-dilate metres, 40 by default) and the method is chosen automatically (--method auto),
 the most informative source first:
   1. --series A.tif B.tif ...: other dates of the same place fill the cloudy pixels (gapfill:
      nearest clear date, per-band radiometric fit; masks of the other dates are computed when
@@ -92,6 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--replace-all", action="store_true", help="replace every pixel, not only cloud and shadow")
     g.add_argument("--threshold", type=float, default=0.05, help="--mask threshold: reflectance difference (0.05)")
     g.add_argument("--feather", type=int, default=4, help="blending ramp outside the mask in pixels (4)")
+    g.add_argument("--mask-dilate", type=float, default=40.0, metavar="METRES",  # automask.REMOVAL_DILATE_M
+                   help="--mask auto: grow cloud and shadow by this many metres before removal, so that the "
+                   "thin edges the mask misses are filled too (40; 0: off)")  # fmt: skip
     g.add_argument("--tile", type=int, default=256, help="tile size in pixels (256)")
     g.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (32)")
     g.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass (8)")
@@ -115,7 +119,7 @@ def _options(args: argparse.Namespace):
         tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
         steps=args.steps, samples=args.samples, seed=args.seed, feather=args.feather, threshold=args.threshold,
         replace_all=args.replace_all, keep_bands=args.keep_bands, progress=not args.no_progress,
-        **imagery_options(args),
+        mask_dilate_m=args.mask_dilate, **imagery_options(args),
     )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from cloudfree.inference.automask import REMOVAL_DILATE_M
 from cloudfree.inference.composite import (
     OUTPUT_DTYPES,
     cloud_of,
@@ -60,6 +61,8 @@ class RemovalOptions:
         keep_bands: carry the scene's bands that the model does not produce through unchanged.
         bands, dn_offset: band names of the scene in file order / its DN offset, for files that lack them.
         progress: tqdm progress bars on stderr.
+        mask_dilate_m: ``--mask auto`` grows cloud and shadow by this many metres (see
+            :mod:`cloudfree.inference.automask`); masks given as files are used as they are.
     """
 
     tile: int = 256
@@ -77,6 +80,7 @@ class RemovalOptions:
     bands: str | None = None
     dn_offset: float | None = None
     progress: bool = True
+    mask_dilate_m: float = REMOVAL_DILATE_M
 
     def check(self) -> None:
         if self.tile < 1 or not 0 <= self.overlap < self.tile:
@@ -85,6 +89,8 @@ class RemovalOptions:
             raise ValueError(f"output dtype must be one of {list(OUTPUT_DTYPES)}, got {self.dtype!r}")
         if self.batch_size < 1 or self.feather < 0:
             raise ValueError("--batch-size must be >= 1 and --feather >= 0")
+        if self.mask_dilate_m < 0:
+            raise ValueError(f"--mask-dilate must be >= 0 metres, got {self.mask_dilate_m}")
 
 
 def primary_bands(config: ReleaseConfig, names: tuple[str, ...], *, keep_bands: bool) -> tuple[str, ...]:
