@@ -34,6 +34,7 @@ from cloudfree.data.synthetic_clouds import CloudSimulator
 from cloudfree.evaluation.figures import stretch_limits, to_rgb
 from cloudfree.evaluation.html_report import write_html_report
 from cloudfree.evaluation.report import evaluate_rasters
+from cloudfree.inference.automask import REMOVAL_DILATE_M, dilation_px
 from cloudfree.inference.composite import cloud_of
 from cloudfree.inference.mask_scene import mask_scene
 from cloudfree.inference.removal import remove
@@ -113,7 +114,7 @@ def write_demo_figure(
     if true_mask is not None:
         panels.append(("simulated clouds (truth)", codes_rgb(true_mask)))
     panels += [
-        ("mask used (default-mask model)", codes_rgb(mask)),
+        ("mask used (default-mask model, grown 40 m)", codes_rgb(mask)),
         ("cloudfree result", to_rgb(views[1].data, limits, result.valid)),
         ("reference (the clear scene)", to_rgb(views[2].data, limits, truth.valid)),
     ]
@@ -182,8 +183,11 @@ def run_demo(
     t0 = time.perf_counter()
     # The own U-Net, not `auto`: it also learnt simulated clouds, while ukis-csmask (the default on real
     # scenes) finds only ~2 % of these simulated clouds (flat, texture-less cores: a simulator limit).
+    # grown by the same 40 m as `remove --mask auto` (automask.REMOVAL_DILATE_M): edges the mask misses
+    # would otherwise stay as bright rims and shadowed borders would darken the fill
+    grow = dilation_px(scene.transform, scene.crs, REMOVAL_DILATE_M)
     masked = mask_scene(files["cloudy"], files["mask"], method="unet", model=mask_model, device=device,
-                        progress=progress, overwrite=True)  # fmt: skip
+                        progress=progress, overwrite=True, dilate=grow)  # fmt: skip
     timings["mask"] = time.perf_counter() - t0
     predicted_mask = read_mask(files["mask"])
 

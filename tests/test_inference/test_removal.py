@@ -265,17 +265,16 @@ def test_dilation_in_metres_becomes_whole_pixels_of_the_grid():
     from rasterio.crs import CRS
 
     from cloudfree.inference.automask import dilation_px
-    from cloudfree.io.metadata import RasterInfo
 
-    def info(res: float, epsg: int) -> RasterInfo:
-        return RasterInfo("x.tif", 4, 10, 10, "uint16", CRS.from_epsg(epsg), Affine(res, 0, 0, 0, -res, 0), 0, (), {})
+    def info(res: float, epsg: int) -> tuple[Affine, CRS]:
+        return Affine(res, 0, 0, 0, -res, 0), CRS.from_epsg(epsg)
 
-    assert dilation_px(info(10.0, 32631), 40.0) == 4
-    assert dilation_px(info(20.0, 32631), 40.0) == 2
-    assert dilation_px(info(60.0, 32631), 40.0) == 1  # never less than one pixel
-    assert dilation_px(info(10.0, 32631), 0.0) == 0
-    assert dilation_px(info(0.0006659, 4326), 40.0) == 1  # ~74 m on a lat/lon grid
-    assert dilation_px(info(9.0e-5, 4326), 40.0) == 4  # ~10 m
+    assert dilation_px(*info(10.0, 32631), 40.0) == 4
+    assert dilation_px(*info(20.0, 32631), 40.0) == 2
+    assert dilation_px(*info(60.0, 32631), 40.0) == 1  # never less than one pixel
+    assert dilation_px(*info(10.0, 32631), 0.0) == 0
+    assert dilation_px(*info(0.0006659, 4326), 40.0) == 1  # ~74 m on a lat/lon grid
+    assert dilation_px(*info(9.0e-5, 4326), 40.0) == 4  # ~10 m
 
 
 def test_auto_mask_for_removal_is_grown_by_the_dilation(tmp_path, shared_data):

@@ -19,19 +19,21 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from affine import Affine
+from rasterio.crs import CRS
+
 from cloudfree.errors import CloudfreeError
-from cloudfree.io.metadata import RasterInfo
 
 REMOVAL_DILATE_M = 40.0
 METRES_PER_DEGREE = 111_320.0  # along a meridian; enough to size a dilation on a lat/lon grid
 
 
-def dilation_px(info: RasterInfo, metres: float) -> int:
-    """``metres`` as whole pixels of the scene's grid (rounded up; 0 for 0 m)."""
+def dilation_px(transform: Affine, crs: CRS | None, metres: float) -> int:
+    """``metres`` as whole pixels of a grid (``transform``, ``crs``), rounded up, at least 1; 0 for 0 m."""
     if metres <= 0:
         return 0
-    size = abs(info.transform.e) or abs(info.transform.a)
-    if info.crs is not None and info.crs.is_geographic:
+    size = abs(transform.e) or abs(transform.a)
+    if crs is not None and crs.is_geographic:
         size *= METRES_PER_DEGREE
     return max(1, math.ceil(metres / size - 1e-9)) if size > 0 else 0
 
@@ -56,7 +58,10 @@ def auto_mask(
     from cloudfree.inference.mask_scene import mask_scene
     from cloudfree.inference.sources import input_info
 
-    px = dilation_px(input_info(input_path, bands, dn_offset=dn_offset), dilate_m) if dilate_m > 0 else 0
+    px = 0
+    if dilate_m > 0:
+        info = input_info(input_path, bands, dn_offset=dn_offset)
+        px = dilation_px(info.transform, info.crs, dilate_m)
     try:
         summary = mask_scene(
             input_path, out, method="auto", bands=bands, dn_offset=dn_offset, device=device,
