@@ -46,22 +46,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from cloudfree import bands as bandcat
 from cloudfree.data.cloud_fields import choose_type, cloud_field, spectral_noise
+from cloudfree.data.cloud_optics import (
+    DIFFUSE_BLUE,
+    SHADOW_MIN_OPACITY,
+    CloudPlan,
+    band_wavelengths,
+    optical_depth,
+    shadow_offset,
+)
 from cloudfree.masks import CLEAR, NODATA, SHADOW, THICK, THIN
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
 
 RangeLike = float | tuple[float, float]
-REF_WAVELENGTH_NM = 550.0
-THIN_TAU_MIN, THIN_TAU_MAX = 0.05, 1.2  # optical depth of thin cloud; thick cloud starts at THIN_TAU_MAX
-SHADOW_MIN_OPACITY = 0.5  # a cloud casts a visible shadow where its visible opacity 1 - exp(-tau) exceeds this
-DIFFUSE_BLUE = 0.25  # fraction of the light in B02 that reaches a shadowed pixel as diffuse sky light
 SWIR_BANDS = {"B11": "swir16_factor", "B12": "swir22_factor"}
 
 
@@ -71,96 +75,6 @@ def _draw(value: RangeLike, rng: np.random.Generator) -> float:
         low, high = float(value[0]), float(value[1])
         return low if low == high else float(rng.uniform(low, high))
     return float(value)
-
-
-def band_wavelengths(bands: Sequence[str]) -> np.ndarray:
-    """Centre wavelengths (nm) of optical bands; a band without one (Sentinel-1 VV/VH) is a BandError."""
-    out = []
-    for name in bands:
-        entry = bandcat.band(name)
-        if entry.wavelength_nm is None or entry.sensor != "S2":
-            raise bandcat.BandError(
-                f"band {name!r} has no optical wavelength; synthetic clouds need Sentinel-2 reflectance bands"
-            )
-        out.append(entry.wavelength_nm)
-    return np.asarray(out, dtype=np.float32)
-
-
-@dataclass
-class CloudPlan:
-    """Clouds and shadows planned for one scene grid ``(height, width)``; apply to any window of it.
-
-    Attributes:
-        bands: canonical band names the plan is for, in channel order.
-        codes: ``(height, width)`` uint8 planned classes (0, 1 thick, 2 thin, 3 shadow) before the
-            change check of :meth:`apply`; 255 where the grid is nodata.
-        tau: ``(height, width)`` float32 cloud optical depth (0 outside clouds).
-        brightness: ``(height, width)`` float32 visible reflectance of the cloud (0..1).
-        shadow: ``(height, width)`` float32 opacity of the cloud casting a shadow on each shadow pixel.
-        cloud_factor: ``(bands,)`` cloud reflectance relative to the visible (1, lower in SWIR, B10 cirrus).
-        shadow_keep: ``(bands,)`` fraction of reflectance left under a fully opaque cloud's shadow.
-        angstrom: Angstrom exponent of thin-cloud scattering.
-        params: the drawn scalar parameters (recorded in output tags).
-    """
-
-    bands: tuple[str, ...]
-    codes: np.ndarray
-    tau: np.ndarray
-    brightness: np.ndarray
-    shadow: np.ndarray
-    cloud_factor: np.ndarray
-    shadow_keep: np.ndarray
-    angstrom: float
-    epsilon: float
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def apply(
-        self, clear: np.ndarray, row: int = 0, col: int = 0, valid: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Cloudy reflectance and mask codes of the window of ``clear`` whose top-left pixel is ``(row, col)``.
-
-        Args:
-            clear: ``(bands, h, w)`` clear reflectance (0..1) in :attr:`bands` order.
-            row, col: position of the window on the planned grid.
-            valid: ``(h, w)`` bool; default: pixels finite in every band.
-        Returns:
-            ``cloudy`` ``(bands, h, w)`` float32 reflectance (nodata pixels copied from ``clear``) and
-            ``mask`` ``(h, w)`` uint8 codes: nonzero (and not 255) exactly where ``cloudy`` differs
-            from ``clear`` by more than ``epsilon`` in some band.
-        """
-        if clear.ndim != 3 or clear.shape[0] != len(self.bands):
-            raise ValueError(
-                f"clear reflectance must be ({len(self.bands)}, h, w) for bands {self.bands}, got {clear.shape}"
-            )
-        _, h, w = clear.shape
-        if row < 0 or col < 0 or row + h > self.codes.shape[0] or col + w > self.codes.shape[1]:
-            raise ValueError(f"window at ({row}, {col}) of {h}x{w} lies outside the planned grid {self.codes.shape}")
-        sl = (slice(row, row + h), slice(col, col + w))
-        ref = clear.astype(np.float32, copy=False)
-        valid = np.isfinite(ref).all(axis=0) if valid is None else valid.astype(bool, copy=False)
-        codes = self.codes[sl]
-        out = ref.copy()
-        cloud = valid & ((codes == THICK) | (codes == THIN))
-        if cloud.any():
-            tau = self.tau[sl][cloud]
-            bright = self.brightness[sl][cloud]
-            wl = band_wavelengths(self.bands)
-            for b in range(len(self.bands)):
-                s = (wl[b] / REF_WAVELENGTH_NM) ** (-self.angstrom / (1.0 + tau))
-                t = np.exp(-tau * s)
-                out[b][cloud] = ref[b][cloud] * t + bright * self.cloud_factor[b] * (1.0 - t)
-        shade = valid & (codes == SHADOW)
-        if shade.any():
-            opacity = self.shadow[sl][shade]
-            for b in range(len(self.bands)):
-                ground = ref[b][shade]
-                out[b][shade] = np.where(ground > 0, ground * (1.0 - opacity * (1.0 - self.shadow_keep[b])), ground)
-        with np.errstate(invalid="ignore"):
-            changed = valid & (np.abs(out - ref) > self.epsilon).any(axis=0)
-        out[:, ~changed] = ref[:, ~changed]
-        mask = np.where(changed, codes, np.uint8(CLEAR)).astype(np.uint8)
-        mask[~valid] = NODATA
-        return out, mask
 
 
 @dataclass
@@ -268,7 +182,7 @@ class CloudSimulator:
             thick_share = p["coverage"] * (1.0 - p["thin_fraction"])
             t_thick = below_all if thick_share >= 1.0 else float(np.quantile(values, 1.0 - thick_share))
             t_thick = max(t_thick, t_cloud)
-        tau = _optical_depth(field_, t_cloud, t_thick, p["tau_max"])
+        tau = optical_depth(field_, t_cloud, t_thick, p["tau_max"])
 
         cloud_tau = tau[oy : oy + height, ox : ox + width]
         codes = np.zeros((height, width), np.uint8)
@@ -350,42 +264,6 @@ class CloudSimulator:
     def describe(self) -> dict[str, Any]:
         """The simulator's settings as plain data (for tags and logs)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-
-def shadow_offset(offset_px: float, sun_azimuth_deg: float, transform: Any = None) -> tuple[int, int]:
-    """``(rows, cols)`` displacement of a shadow from its cloud, ``offset_px`` pixels opposite the sun.
-
-    On the ground the shadow lies towards azimuth ``sun_azimuth + 180``: east ``-sin(az)``, north
-    ``-cos(az)``. The grid's affine ``transform`` (``x = a*col + b*row + c``, ``y = d*col + e*row + f``)
-    maps that direction into pixel space (its inverse applied to ``(east, north)``), so south-up,
-    flipped or rotated grids are handled; ``None`` is north-up (``a > 0``, ``e < 0``, no rotation).
-    """
-    az = math.radians(sun_azimuth_deg)
-    east, north = -math.sin(az), -math.cos(az)
-    a, b, d, e = (1.0, 0.0, 0.0, -1.0) if transform is None else (transform.a, transform.b, transform.d, transform.e)
-    det = a * e - b * d
-    if abs(det) < 1e-30:
-        raise ValueError(f"degenerate grid transform {transform}: cannot orient cloud shadows")
-    dcol, drow = (e * east - b * north) / det, (-d * east + a * north) / det
-    norm = math.hypot(dcol, drow)
-    if norm == 0.0 or offset_px == 0.0:
-        return 0, 0
-    return round(offset_px * drow / norm), round(offset_px * dcol / norm)
-
-
-def _optical_depth(field_: np.ndarray, t_cloud: float, t_thick: float, tau_max: float) -> np.ndarray:
-    """Cloud optical depth from the cloud field: 0 below ``t_cloud``, thin up to ``t_thick``, thick above."""
-    tau = np.zeros(field_.shape, np.float32)
-    thin = (field_ > t_cloud) & (field_ <= t_thick)
-    if thin.any():
-        u = (field_[thin] - t_cloud) / max(t_thick - t_cloud, 1e-12)
-        tau[thin] = THIN_TAU_MIN + (THIN_TAU_MAX - THIN_TAU_MIN) * u**1.5
-    thick = field_ > t_thick
-    if thick.any():
-        top = float(field_.max())
-        v = (field_[thick] - t_thick) / max(top - t_thick, 1e-12)
-        tau[thick] = THIN_TAU_MAX + (max(tau_max, THIN_TAU_MAX) - THIN_TAU_MAX) * np.clip(v, 0, 1) ** 0.6
-    return tau
 
 
 def check_optical(raster: Raster) -> None:
