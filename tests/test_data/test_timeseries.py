@@ -22,7 +22,7 @@ from cloudfree.data.timeseries import TimeSeriesDataset, load_sequence, series_s
 from cloudfree.io import open_info, read_mask, read_raster, write_raster
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
-from cloudfree.training.datamodule import build_datasets
+from cloudfree.training.data_config import build_datasets
 from tests.test_data.pair_helpers import floods, slovenia, slovenia_mask
 
 IMAGE_KEYS = ("prev_optical", "prev_sar", "sar", "clear", "cloudy")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cloudfree.io import read_mask
-from cloudfree.training.datamodule import _scene
+from cloudfree.training.data_config import _scene
 
 
 def test_window_entry_trains_on_that_window_only(shared_data):

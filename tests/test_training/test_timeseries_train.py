@@ -11,7 +11,7 @@ import yaml
 from cloudfree.cli import main
 from cloudfree.models.release import load_release
 from cloudfree.training.config import load_config
-from cloudfree.training.datamodule import build_datasets
+from cloudfree.training.data_config import build_datasets
 from cloudfree.training.export import load_task
 
 REPO = Path(__file__).resolve().parents[2]

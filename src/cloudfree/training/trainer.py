@@ -121,7 +121,7 @@ def check_config(config: Mapping[str, Any], data: bool = True) -> None:
     ``callbacks`` against the callback classes (``data=False``: the caller brings its own datasets).
     Raises :class:`ConfigError` listing the valid keys.
     """
-    from cloudfree.training.datamodule import check_data_config
+    from cloudfree.training.data_config import check_data_config
 
     cls = task_class(config["task"])
     check_trainer_args(config["trainer"])
