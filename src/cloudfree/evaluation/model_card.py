@@ -23,9 +23,13 @@ LIMITS = {
         " clear scenes available: a small model, not a production one. Under thick cloud it starts from a"
         " smooth classical fill (push-pull) and adds what it learnt; it cannot know what the cloud hid,"
         " so large thick clouds come out smooth, without the fields, roads or rivers they covered.",
-        "Under thin cloud, haze and shadow it restores the ground from the attenuated signal; that works"
-        " only where the mask marks those pixels (the mask is an input channel: results follow the mask's"
-        " quality, and cloud edges the mask misses stay as they are).",
+        "Mask channel encoded by opacity (1 thick cloud, 0.5 thin cloud or shadow): under thin cloud,"
+        " haze and shadow it restores the ground from the attenuated signal; under thick cloud it never"
+        " reads the input (the classical prior stands in for it), so a real cloud is filled from its"
+        " surroundings, not 'seen through'. Real masks (ukis-csmask, s2cloudless) label all cloud thick,"
+        " so on real scenes only shadows and SCL's thin cirrus are read through. Results follow the"
+        " mask: `cloudfree remove --mask auto` grows it by 40 m (`--mask-dilate`) because cloud edges a"
+        " mask misses would stay as bright rims.",
         "Real clouds differ from the simulated ones it was trained on (bench/bench_clouds.py compares"
         " object sizes, edge softness and brightness); on real cloudy scenes there is no clear reference"
         " here, so the real-scene quality is judged by eye (look_real_clouds) and by the held-out"
@@ -163,7 +167,8 @@ def write_model_card(
         *scenes,
         "",
         f"Task `{train_cfg.get('task')}`, model {train_cfg.get('model')}, optimiser {train_cfg.get('optim')},"
-        f" batch {data.get('batch_size')}, augmentation {data.get('augment')}; the last checkpoint is released.",
+        f" batch {data.get('batch_size')}, augmentation {data.get('augment')}; the checkpoint with the best"
+        " validation PSNR (simulated clouds on the validation window) is released.",
         "",
         "## Metrics on held-out real scenes",
         "",
