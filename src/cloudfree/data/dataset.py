@@ -278,7 +278,7 @@ class ChipDataset(_Seeded):
         augment: Augment | None = None,
         seed: int = 0,
     ) -> None:
-        from cloudfree.data.chips import read_index, read_store_info
+        from cloudfree.data.chip_index import read_index, read_store_info
 
         self.store_dir = Path(store_dir)
         info = read_store_info(self.store_dir)

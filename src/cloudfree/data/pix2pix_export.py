@@ -22,7 +22,8 @@ import numpy as np
 from PIL import Image
 
 from cloudfree import bands as bandcat
-from cloudfree.data.chips import SPLITS, read_index, read_store_info, replace_dir
+from cloudfree.data.chip_index import read_index, read_store_info, replace_dir
+from cloudfree.data.splits import SPLITS
 from cloudfree.io import read_raster
 from cloudfree.io.atomic import temp_sibling
 

@@ -212,7 +212,7 @@ def _synthetic(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tup
 
 
 def _chips(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tuple[Dataset, Dataset | None]:
-    from cloudfree.data.chips import read_index
+    from cloudfree.data.chip_index import read_index
     from cloudfree.data.dataset import ChipDataset
 
     if not cfg.get("store"):
