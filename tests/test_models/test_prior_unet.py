@@ -81,25 +81,50 @@ def _trained_a_little(net: PriorResidualUNet) -> PriorResidualUNet:
     return net
 
 
-def test_opacity_encoding_never_reads_the_raw_input_under_thick_cloud():
+def test_opacity_encoding_reads_thin_cloud_and_takes_the_background_under_thick_cloud():
     net = _trained_a_little(PriorResidualUNet(5, 4, ngf=4, depth=2, mask_encoding="opacity"))
     x = torch.rand(1, 5, 32, 32) * 2 - 1
     channel = torch.zeros(32, 32)
-    channel[4:14, 4:14] = 1.0  # thick cloud
+    channel[4:14, 4:14] = 1.0  # thick cloud: the input there is the background
     channel[18:28, 18:28] = 0.5  # thin cloud or shadow
     x[:, 4] = channel
-    changed = x.clone()
-    changed[:, :4, 4:14, 4:14] = 0.95  # a different (bright) cloud under the thick part
     with torch.no_grad():
-        same = net(x), net(changed)
-    assert torch.equal(same[0], same[1])  # the thick-cloud values do not enter at all
-    changed = x.clone()
-    changed[:, :4, 18:28, 18:28] += 0.1  # more haze under the thin part
-    with torch.no_grad():
-        differs = net(changed)
-    assert not torch.allclose(differs[:, :, 18:28, 18:28], same[0][:, :, 18:28, 18:28])
+        base = net(x)
+        changed = x.clone()
+        changed[:, :4, 18:28, 18:28] += 0.1  # more haze under the thin part: the output follows
+        assert not torch.allclose(net(changed)[:, :, 18:28, 18:28], base[:, :, 18:28, 18:28])
     clear = channel == 0
-    assert torch.allclose(same[0][..., clear], x[:, :4][..., clear].clamp(-1, 1), atol=1e-6)
+    assert torch.allclose(base[..., clear], x[:, :4][..., clear].clamp(-1, 1), atol=1e-6)
+
+
+def test_background_prior():
+    from cloudfree.models.prior_unet import background_prior
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 2, 32, 32)
+    clear = (torch.rand(1, 1, 32, 32) > 0.5).float()
+    # a zero background: the plain push-pull fill of the clear pixels
+    assert torch.allclose(background_prior(x, clear, torch.zeros_like(x)), push_pull_fill(x, clear), atol=1e-6)
+    # no clear pixel: the background
+    background = torch.rand(1, 2, 32, 32)
+    assert torch.allclose(background_prior(x, torch.zeros_like(clear), background), background, atol=1e-6)
+    # the truth as background comes back exactly; clear pixels are kept
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
+    truth = torch.stack([0.1 + 0.3 * xx, 0.2 + 0.2 * yy])[None]
+    cloud = torch.zeros(1, 1, 32, 32)
+    cloud[..., 8:28, 6:30] = 1.0
+    assert torch.allclose(background_prior(truth * (1 - cloud), 1.0 - cloud, truth), truth, atol=1e-6)
+    # a background off by a constant: the clear pixels' departure corrects it
+    prior = background_prior(truth * (1 - cloud), 1.0 - cloud, truth + 0.2)
+    assert float((prior - truth).abs().max()) < 1e-5
+
+
+def test_a_tile_wholly_under_thick_cloud_takes_the_background():
+    net = PriorResidualUNet(5, 4, ngf=4, depth=2, mask_encoding="opacity")  # untrained: output = prior
+    background = torch.linspace(-0.6, 0.4, 32)[None, None, None].expand(1, 4, 32, 32)
+    x = torch.cat([background, torch.ones(1, 1, 32, 32)], 1)  # every pixel thick cloud
+    with torch.no_grad():
+        assert torch.allclose(net(x), background, atol=1e-5)
 
 
 def test_binary_encoding_reads_the_raw_input_under_every_masked_pixel():
@@ -159,3 +184,31 @@ def test_inference_runner_feeds_the_release_encoding():
     x[0, 4] = np.random.default_rng(1).integers(0, 4, (16, 16))
     channel = runner.assemble(x, np.ones((1, 16, 16), bool))[:, 4]
     assert np.array_equal(channel, np.select([x[:, 4] == 1, x[:, 4] >= 2], [1.0, 0.5], 0.0))
+
+
+def test_cloud_values_under_thick_cloud_never_reach_the_network():
+    """Training (the task) and inference (the runner) both replace them by a clear-sky background."""
+    from cloudfree.inference.runner import ChannelLayout, ModelRunner
+
+    task = _opacity_task()
+    codes = np.zeros((1, 16, 16), np.int64)
+    codes[:, 4:12, 4:12] = 1
+    cloudy = torch.full((1, 4, 16, 16), 0.2)
+    cloudy[:, :, 4:12, 4:12] = 0.95  # the cloud
+    batch = {"cloudy": cloudy, "mask": torch.from_numpy((codes > 0)[:, None].astype(np.float32)),
+             "labels": torch.from_numpy(codes)}  # fmt: skip
+    optical = task.build_input(batch)[:, :4]
+    assert torch.allclose(optical, torch.full_like(optical, 0.2 * 2 - 1), atol=1e-5)  # filled from the clear ring
+    layout = ChannelLayout()
+    layout.add("primary", 4)
+    layout.add("mask", 1)
+    runner = ModelRunner(task.generator, task.release_config("t"), layout, device="cpu")
+    x = np.concatenate([cloudy.numpy(), codes[:, None].astype(np.float32)], 1)
+    got = runner.assemble(x, np.ones((1, 16, 16), bool))[:, :4]
+    assert np.allclose(got, 0.2 * 2 - 1, atol=1e-5)  # no background input: the tile's own fill
+    layout.add("background", 4)
+    runner = ModelRunner(task.generator, task.release_config("t"), layout, device="cpu")
+    x = np.concatenate([x, np.full((1, 4, 16, 16), 0.3, np.float32)], 1)
+    x[:, 4] = 1  # a tile wholly under thick cloud: the scene-wide background
+    got = runner.assemble(x, np.ones((1, 16, 16), bool))[:, :4]
+    assert np.allclose(got, 0.3 * 2 - 1, atol=1e-5)

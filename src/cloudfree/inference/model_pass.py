@@ -26,6 +26,7 @@ import numpy as np
 from torch import nn
 
 from cloudfree.inference.automask import REMOVAL_DILATE_M
+from cloudfree.inference.background import write_background
 from cloudfree.inference.composite import (
     OUTPUT_DTYPES,
     cloud_of,
@@ -41,6 +42,7 @@ from cloudfree.inference.provenance import model_provenance, provenance_output
 from cloudfree.inference.runner import ChannelLayout, ModelRunner
 from cloudfree.inference.sources import InputSpec, input_info
 from cloudfree.inference.streaming import OutputSpec, SceneSummary, predict_scene
+from cloudfree.io.atomic import temp_sibling
 from cloudfree.io.geotiff import RADIOMETRY_TAG, RasterInfo, dn_offset_from_tags, infer_radiometry, open_info, read_mask
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.radiometry import Radiometry
@@ -158,6 +160,10 @@ class ModelPass:
         if config.uses_mask:
             inputs.append(InputSpec(Path(mask), kind="mask"))  # type: ignore[arg-type]
             layout.add("mask", 1)
+            background = self._background(inputs[0], inputs[-1], output)
+            if background is not None:
+                inputs.append(InputSpec(background, select=tuple(config.in_bands)))
+                layout.add("background", len(config.in_bands))
         runner = ModelRunner(self.net, config, layout, device=self.device, steps=opt.steps, samples=opt.samples,
                              seed=opt.seed, with_std=uncertainty is not None)  # fmt: skip
         offset = output_offset(radiometry, band_offsets(info, names, out_names, opt.dn_offset), dtype)
@@ -182,9 +188,24 @@ class ModelPass:
                 provenance_output(Path(provenance), dates, {"CLOUDFREE_METHOD": run_tags["CLOUDFREE_METHOD"]})
             )
         finalize = self._finalize(info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base)
-        return predict_scene(inputs, output, runner, out_descriptions=out_names, out_dtype=dtype, tags=run_tags,
-                             tile=opt.tile, overlap=opt.overlap, batch_size=opt.batch_size, finalize=finalize,
-                             extra_outputs=extras, progress=opt.progress, desc=f"remove {src.name}")  # fmt: skip
+        try:
+            return predict_scene(inputs, output, runner, out_descriptions=out_names, out_dtype=dtype, tags=run_tags,
+                                 tile=opt.tile, overlap=opt.overlap, batch_size=opt.batch_size, finalize=finalize,
+                                 extra_outputs=extras, progress=opt.progress, desc=f"remove {src.name}")  # fmt: skip
+        finally:
+            if "background" in layout.slices:
+                inputs[-1].path.unlink(missing_ok=True)
+
+    def _background(self, optical: InputSpec, mask: InputSpec, output: Path) -> Path | None:
+        """The scene-wide clear-sky background (:mod:`.background`) for models that read it, else None.
+
+        Written next to ``output`` under a temporary name (removed after the pass; a crashed
+        process's copy is removed by the next run's stale-temporary cleanup)."""
+        if self.config.arguments.get("mask_encoding") != "opacity" or self.opt.replace_all:
+            return None
+        spec = InputSpec(optical.path, select=tuple(self.config.in_bands), bands=optical.bands,
+                         dn_offset=optical.dn_offset)  # fmt: skip
+        return write_background(spec, mask, temp_sibling(output, "background"))
 
     def _finalize(self, info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base) -> Any:
         opt, config = self.opt, self.config

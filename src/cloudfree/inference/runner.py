@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cloudfree.masks import mask_channel
+from cloudfree.masks import CLEAR, THICK, mask_channel
+from cloudfree.models.prior_unet import background_prior, push_pull_fill
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.radiometry import clip_sar_db
 
@@ -114,6 +115,7 @@ class ModelRunner:
         if missing:
             raise ValueError(f"model {config.name!r} needs inputs {missing} that were not given")
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.opacity = config.arguments.get("mask_encoding") == "opacity"
 
     def _optical(self, x: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
         assert self.norm is not None
@@ -134,6 +136,8 @@ class ModelRunner:
         for g in self.order:
             if g == "optical":
                 groups[g] = self._optical(x[:, s["primary"]][:, : self.n_in], valid)
+                if self.opacity and "mask" in s:
+                    groups[g] = self._under_thick_cloud(groups[g], x, valid)
             elif g == "prev_optical":
                 groups[g] = self._optical(x[:, s[g]], None)
             elif g in ("sar", "prev_sar"):
@@ -141,6 +145,27 @@ class ModelRunner:
             else:  # mask
                 groups[g] = mask_channel(x[:, s["mask"]], self.config.arguments.get("mask_encoding", "binary"))
         return np.concatenate([groups[g] for g in self.order], axis=1).astype(np.float32)
+
+    def _under_thick_cloud(self, optical: np.ndarray, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Normalised optical input with the prior under thick cloud (``opacity`` releases).
+
+        Over the scene-wide background (:mod:`.background`,
+        :func:`~cloudfree.models.prior_unet.background_prior`) when the pass has one, else the
+        tile's own push-pull fill of its clear pixels: the network never sees cloud values.
+        """
+        s = self.layout.slices
+        codes = x[:, s["mask"]]
+        thick = codes == THICK
+        if not thick.any():
+            return optical
+        clear = torch.from_numpy(((codes == CLEAR) & valid[:, None]).astype(np.float32))
+        with torch.no_grad():
+            if "background" in s:
+                background = torch.from_numpy(self._optical(x[:, s["background"]], None))
+                prior = background_prior(torch.from_numpy(optical), clear, background).numpy()
+            else:
+                prior = push_pull_fill(torch.from_numpy(optical), clear).numpy()
+        return np.where(thick, prior, optical).astype(np.float32)
 
     @torch.no_grad()
     def __call__(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:

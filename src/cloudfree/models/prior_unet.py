@@ -30,6 +30,15 @@ Why this design (issue 11, item 1):
   (ukis-csmask, s2cloudless) label every cloud thick, so on real scenes only shadows and SCL's
   cirrus are read through. ``mask_encoding="binary"`` (0/1 channel, releases made before) gives
   the network the raw input under every masked pixel.
+* **The prior under thick cloud comes with the input.** With ``opacity`` the input under thick
+  cloud is never the cloud: the caller puts the prior there, and the network keeps it as its base
+  (thin cloud and shadow pixels are filled from clear and thick pixels alike). Training puts each
+  sample's own push-pull fill of its clear pixels there (the plain classical prior). The removal
+  pipeline puts :func:`background_prior` over a scene-wide clear-sky background
+  (:mod:`cloudfree.inference.background`, block means of clear pixels over the whole scene): near
+  clear pixels it follows them, deep inside a cloud it follows the background, and a tile wholly
+  under a cloud larger than itself (no clear pixel to fill from) gets the background instead of
+  nothing, so large clouds are filled consistently across tiles.
 * **No checkerboards by construction.** Down-sampling is average pooling, up-sampling is bilinear
   resize followed by 3x3 convolutions (Odena et al. 2016, "Deconvolution and checkerboard
   artifacts"): no transposed convolution, so no kernel-overlap pattern at periods 2/4/8/16 px.
@@ -78,6 +87,16 @@ def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6) -> t
             up = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
         out = ws[level] * xs[level] + (1.0 - ws[level]) * up
     return out
+
+
+def background_prior(x: torch.Tensor, clear: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
+    """Prior over a background ``B`` ``(N, C, H, W)``: ``B + push_pull_fill(x - B, clear)``.
+
+    The clear pixels' departure from the background is spread into the gaps, so the prior follows
+    the clear pixels near them and the background far from them; clear pixels are returned
+    unchanged, a tile with no clear pixel returns ``B``, and ``B`` equal to the truth returns it.
+    """
+    return background + push_pull_fill(x - background, clear)
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -168,18 +187,18 @@ class PriorResidualUNet(nn.Module):
     def prior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(filled optical (N, bands, H, W), visible optical, mask channel, not clear (N, 1, H, W))``.
 
-        ``visible`` is the raw input where the ground shows and the prior under thick cloud
-        (``opacity`` encoding); ``not clear`` is 1 where the pixel is filled.
+        ``visible`` is the raw input (under thick cloud the caller's prior with ``opacity``);
+        ``not clear`` is 1 where the pixel is filled.
         """
         optical = x[:, self.optical]
         channel = x[:, self.mask_channel : self.mask_channel + 1]
-        if self.mask_encoding == "opacity":
-            mask, opaque = (channel > 0.25).to(x.dtype), channel > 0.75
+        if self.mask_encoding == "opacity":  # the input under thick cloud is already the prior there
+            mask = (channel > 0.25).to(x.dtype)
+            see_through = mask * (channel <= 0.75).to(x.dtype)
+            filled, visible = push_pull_fill(optical, 1.0 - see_through), optical
         else:
             mask = (channel > 0.5).to(x.dtype)
-            channel, opaque = mask, None
-        filled = push_pull_fill(optical, 1.0 - mask)
-        visible = optical if opaque is None else torch.where(opaque, filled, optical)
+            channel, filled, visible = mask, push_pull_fill(optical, 1.0 - mask), optical
         return filled, visible, channel, mask
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -44,6 +44,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from cloudfree import bands as bandcat
 from cloudfree.masks import SHADOW, THICK, THIN
 from cloudfree.models import build_model
+from cloudfree.models.prior_unet import push_pull_fill
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.normalization import Normalization
 from cloudfree.radiometry import S1_DB_RANGES
@@ -216,8 +217,18 @@ class CloudRemovalTask(L.LightningModule):
         return (batch["mask"] > 0).float()
 
     def build_input(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """Normalised network input ``(N, in_channels, H, W)``, groups in :attr:`input_groups` order."""
-        return torch.cat([self.group_tensor(batch, g) for g in self.input_groups], dim=1)
+        """Normalised network input ``(N, in_channels, H, W)``, groups in :attr:`input_groups` order.
+
+        With an ``opacity`` mask channel the optical input under thick cloud is the sample's own
+        push-pull fill of its clear pixels (the background the model's prior expects there; the
+        inference pipeline puts a scene-wide one), never the cloud.
+        """
+        groups = {g: self.group_tensor(batch, g) for g in self.input_groups}
+        if self._arguments.get("mask_encoding") == "opacity" and {"optical", "mask"} <= groups.keys():
+            channel = groups["mask"]
+            own = push_pull_fill(groups["optical"], (channel < 0.25).to(channel.dtype))
+            groups["optical"] = torch.where(channel > 0.75, own, groups["optical"])
+        return torch.cat([groups[g] for g in self.input_groups], dim=1)
 
     def target_reflectance(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """Clear target ``(N, len(out_bands), H, W)`` in reflectance."""

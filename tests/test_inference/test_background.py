@@ -1,0 +1,73 @@
+"""The scene-wide clear-sky background: block means of clear pixels, and removal of clouds larger than a tile."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from cloudfree.inference.background import write_background
+from cloudfree.inference.model_pass import ModelPass
+from cloudfree.inference.removal import remove
+from cloudfree.inference.sources import InputSpec
+from cloudfree.io import read_raster, write_mask, write_raster
+from tests.fixtures import make_raster
+from tests.test_inference.releases import save
+
+
+def _ramp_scene(size: int = 192):
+    """4-band reflectance ramps (left to right, top to bottom) and a thick cloud over the middle."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    data = np.stack([0.05 + 0.3 * xx, 0.1 + 0.2 * yy, 0.08 + 0.1 * (xx + yy), 0.3 - 0.2 * xx]).astype(np.float32)
+    scene = replace(make_raster(size, size), data=data)
+    codes = np.zeros((size, size), np.uint8)
+    codes[32:160, 40:168] = 1  # 128 x 128 px of thick cloud: wider than a 64 px tile
+    return scene, codes
+
+
+def test_background_holds_block_means_of_clear_pixels_and_fills_the_rest(tmp_path):
+    scene, codes = _ramp_scene()
+    write_raster(scene, tmp_path / "scene.tif", cog=False)
+    write_mask(codes, scene, tmp_path / "mask.tif", cog=False)
+    path = write_background(InputSpec(tmp_path / "scene.tif"), InputSpec(tmp_path / "mask.tif", kind="mask"),
+                            tmp_path / "bg.tif", block=16)  # fmt: skip
+    bg = read_raster(path)
+    assert bg.data.shape == (4, 12, 12) and bg.bands == scene.bands
+    assert bg.crs == scene.crs and bg.transform.a == 160.0 and bg.transform.c == scene.transform.c
+    block_means = scene.data.reshape(4, 12, 16, 12, 16).mean(axis=(2, 4))
+    clear_blocks = codes.reshape(12, 16, 12, 16).max(axis=(1, 3)) == 0
+    assert np.allclose(bg.data[:, clear_blocks], block_means[:, clear_blocks], atol=1e-5)
+    # blocks under the cloud are filled smoothly from their neighbours: close to the true ramps
+    assert np.abs(bg.data - block_means).max() < 0.06
+
+
+def test_nothing_clear_gives_no_background(tmp_path):
+    scene, codes = _ramp_scene(64)
+    write_raster(scene, tmp_path / "scene.tif", cog=False)
+    write_mask(np.ones_like(codes), scene, tmp_path / "mask.tif", cog=False)
+    assert write_background(InputSpec(tmp_path / "scene.tif"), InputSpec(tmp_path / "mask.tif", kind="mask"),
+                            tmp_path / "bg.tif") is None  # fmt: skip
+
+
+@pytest.mark.parametrize("with_background", [True, False])
+def test_a_cloud_larger_than_a_tile_is_filled_from_the_scene_not_grey(tmp_path, monkeypatch, with_background):
+    """An untrained opacity release outputs its prior: with the scene-wide background the 128 px
+    cloud is filled close to the true ramps; with tile-local fills alone the tiles inside it
+    would have nothing to fill from (mid-grey)."""
+    scene, codes = _ramp_scene()
+    write_raster(scene, tmp_path / "scene.tif", cog=False)
+    write_mask(codes, scene, tmp_path / "mask.tif", cog=False)
+    args = {"in_channels": 5, "out_channels": 4, "ngf": 4, "depth": 2, "mask_encoding": "opacity"}
+    release = save(tmp_path / "opacity", "PriorResidualUNet", args, uses_mask=True)
+    if not with_background:
+        monkeypatch.setattr(ModelPass, "_background", lambda self, *a: None)
+    remove(tmp_path / "scene.tif", tmp_path / "out.tif", model=release, mask=tmp_path / "mask.tif", tile=64,
+           overlap=16, provenance=None, progress=False, device="cpu")  # fmt: skip
+    out = read_raster(tmp_path / "out.tif").data
+    err = np.abs(out - scene.data)[:, codes == 1].mean()
+    if with_background:
+        assert err < 0.02, err
+    else:
+        assert err > 0.1, err  # the failure the background prevents
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the background file is gone
