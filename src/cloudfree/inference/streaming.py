@@ -38,6 +38,7 @@ from cloudfree.inference.blend import StripAccumulator, tile_weights
 from cloudfree.inference.grid import TileGrid
 from cloudfree.inference.outputs import AUTO, OutputSpec, SceneSummary, cast_output, masked_output, split_outputs
 from cloudfree.inference.sources import MASK, InputLike, InputSpec, Source, as_float, as_named, as_specs
+from cloudfree.inference.stages import Stage
 from cloudfree.inference.strips import RowBuffer, pad
 from cloudfree.io.writer import WindowedCOGWriter
 
@@ -46,7 +47,7 @@ __all__ = ["AUTO", "InputSpec", "OutputSpec", "SceneSummary", "cast_output", "pr
 Batch = "np.ndarray | dict[str, np.ndarray]"
 PredictFn = Callable[[Any, np.ndarray], np.ndarray]
 FinalizeFn = Callable[..., "np.ndarray | Sequence[np.ndarray]"]
-SkipFn = Callable[[Any, np.ndarray], bool]
+SkipFn = Callable[..., bool]
 FillFn = Callable[[Any, np.ndarray], np.ndarray]
 
 
@@ -71,6 +72,7 @@ def predict_scene(
     halo: int = 0,
     skip: SkipFn | None = None,
     fill: FillFn | None = None,
+    threaded: bool = True,
 ) -> SceneSummary:
     """Run ``predict`` over a whole scene by overlapping tiles; write blended result(s) as COG(s).
 
@@ -104,9 +106,12 @@ def predict_scene(
             0/1 channel per raster input after all input channels).
         progress, desc: a tqdm bar on stderr and its label.
         halo: context pixels added on every side of each tile (for spatial post-processing).
-        skip: ``skip(x_tile, valid_tile) -> bool`` (one tile, no batch axis): True where the tile
-            needs no work; the tile's output is then ``fill(x_tile, valid_tile)`` ``(C_out, S, S)``.
+        skip: ``skip(x_tile, valid_tile) -> bool`` (one tile, no batch axis; with a keyword ``tile``
+            also the :class:`~cloudfree.inference.grid.Tile`): True where the tile needs no work; the
+            tile's output is then ``fill(x_tile, valid_tile)`` ``(C_out, S, S)``.
         fill: required with ``skip``, e.g. the input bands themselves.
+        threaded: read the next strip and finish/write output windows on background threads
+            (:mod:`.stages`) while this thread computes; False runs the same steps serially (same bytes).
 
     Pixels where the first input is nodata are nodata in every output that has a nodata value.
     Returns a :class:`SceneSummary`; raises :class:`~cloudfree.errors.RasterReadError` when the
@@ -124,6 +129,7 @@ def predict_scene(
         raise ValueError(f"outputs must be distinct files, got {[str(o.path) for o in outputs]}")
     auto_skip = all(o.nodata_value is not None for o in outputs)
     pass_inputs = finalize is not None and "inputs" in inspect.signature(finalize).parameters
+    skip_tile = skip is not None and "tile" in inspect.signature(skip).parameters
     t_start, t_predict, skipped, any_valid = time.perf_counter(), 0.0, 0, False
 
     with ExitStack() as stack:
@@ -136,7 +142,6 @@ def predict_scene(
         height, width = first.grid.height, first.grid.width
         grid = TileGrid(height, width, tile, overlap)
         buffers = [RowBuffer(s, width, height) for s in sources]
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=64))  # each row is read once: a small block cache
         writers = [
             stack.enter_context(
                 WindowedCOGWriter(
@@ -154,17 +159,27 @@ def predict_scene(
             )
             for o in outputs
         ]
+        # Each row is read once: a small block cache while streaming. Entered after the writers, so it
+        # is left before they close: under it, GDAL's COG copy (on close) runs ~6x slower.
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=64))
         bar = stack.enter_context(
             tqdm(total=grid.n_tiles, desc=desc, unit="tile", file=sys.stderr, disable=not progress)
         )
         acc: StripAccumulator | None = None
         written, side = 0, tile + 2 * halo
         weights_cache: dict[tuple[bool, ...], np.ndarray] = {}
+        # reading runs one strip ahead, finishing and writing up to two windows behind (see .stages)
+        reader = stack.enter_context(Stage[list](desc + "-read", depth=1, threaded=threaded))
+        finisher = stack.enter_context(Stage[None](desc + "-write", depth=2, threaded=threaded))
+        ends = [min(height, r0 + grid.tile_height + halo) for r0 in grid.row_starts]
+        reader.submit(_read_ahead, buffers, ends[0])
         for i, r0 in enumerate(grid.row_starts):
             th = grid.tile_height
-            lo, hi = max(0, r0 - halo), min(height, r0 + th + halo)
-            for buf in buffers:
-                buf.extend(hi)
+            lo, hi = max(0, r0 - halo), ends[i]
+            for buf, new in zip(buffers, reader.result(), strict=True):
+                buf.append(new)
+            if i + 1 < len(ends):
+                reader.submit(_read_ahead, buffers, ends[i + 1])
             x_strip, v_strip, slices = _stack_strip(sources, [b.rows(lo, hi) for b in buffers], to_reflectance)
             any_valid = any_valid or bool(v_strip[r0 - lo : r0 - lo + th].any())
             pads = (halo - (r0 - lo), halo - (hi - r0 - th) + tile - th, halo, halo + tile - grid.tile_width)
@@ -181,7 +196,7 @@ def predict_scene(
                 if skip is not None and fill is not None:
                     for k in range(len(batch)):
                         xk = _view(x[k], slices, names, named, validity_channels)
-                        if todo[k] and skip(xk, v[k]):
+                        if todo[k] and (skip(xk, v[k], tile=batch[k]) if skip_tile else skip(xk, v[k])):
                             ys[k], todo[k] = np.asarray(fill(xk, v[k]), np.float32), False
                 run = [k for k in range(len(batch)) if todo[k]]
                 if run:
@@ -217,7 +232,8 @@ def predict_scene(
                 window = Window(0, written, width, ready - written)
                 rasters = {name: buf.rows(written, ready) for name, buf in zip(names, buffers, strict=True)}
                 blended = acc.take(ready - written)
-                _write_window(blended, window, rasters, names[0], writers, outputs, finalize, pass_inputs)
+                finisher.submit(_write_window, blended, window, rasters, names[0], writers, outputs, finalize,
+                                pass_inputs)  # fmt: skip
                 written = ready
             next_lo = max(0, grid.row_starts[i + 1] - halo) if i + 1 < len(grid.row_starts) else height
             for buf in buffers:
@@ -225,6 +241,11 @@ def predict_scene(
     seconds = time.perf_counter() - t_start
     extra = {"skipped_tiles": skipped, "rows_read": {n: b.rows_read for n, b in zip(names, buffers, strict=True)}}
     return SceneSummary([o.path for o in outputs], height, width, grid.n_tiles, seconds, t_predict, extra)
+
+
+def _read_ahead(buffers: list[RowBuffer], end: int) -> list[Any]:
+    """The rows of every input up to ``end`` not read yet (the reader stage's one call)."""
+    return [buf.read_ahead(end) for buf in buffers]
 
 
 def _blocksize(grid: TileGrid) -> int:
