@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from cloudfree.inference.cloud_tiles import SkipClearTiles, tiles_needing_model
 from cloudfree.inference.composite import (
     OUTPUT_DTYPES,
     cloud_of,
@@ -36,6 +37,7 @@ from cloudfree.inference.composite import (
     output_tags,
     read_mask_window,
 )
+from cloudfree.inference.grid import TileGrid
 from cloudfree.inference.provenance import model_provenance, provenance_output
 from cloudfree.inference.runner import ChannelLayout, ModelRunner
 from cloudfree.inference.sources import InputSpec, input_info
@@ -176,9 +178,25 @@ class ModelPass:
                 provenance_output(Path(provenance), dates, {"CLOUDFREE_METHOD": run_tags["CLOUDFREE_METHOD"]})
             )
         finalize = self._finalize(info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base)
-        return predict_scene(inputs, output, runner, out_descriptions=out_names, out_dtype=dtype, tags=run_tags,
-                             tile=opt.tile, overlap=opt.overlap, batch_size=opt.batch_size, finalize=finalize,
-                             extra_outputs=extras, progress=opt.progress, desc=f"remove {src.name}")  # fmt: skip
+        hooks = self._skip_clear(mask, info, primary, with_std=uncertainty is not None)
+        summary = predict_scene(inputs, output, runner, out_descriptions=out_names, out_dtype=dtype, tags=run_tags,
+                                tile=opt.tile, overlap=opt.overlap, batch_size=opt.batch_size, finalize=finalize,
+                                extra_outputs=extras, progress=opt.progress, desc=f"remove {src.name}",
+                                skip=hooks and hooks.skip, fill=hooks and hooks.fill)  # fmt: skip
+        summary.extra["model_tiles"] = summary.tiles - summary.extra["skipped_tiles"]
+        return summary
+
+    def _skip_clear(self, mask: Path | None, info: RasterInfo, primary: tuple[str, ...], *, with_std: bool):
+        """Hooks that skip the model on tiles the composite cannot use (no cloud within ``feather`` px;
+        :mod:`.cloud_tiles`), or None: without a mask file, with ``replace_all``, and for diffusion
+        models (their noise is drawn tile after tile: skipping would change every later tile)."""
+        opt, config = self.opt, self.config
+        if mask is None or opt.replace_all or config.kind == "diffusion":
+            return None
+        grid = TileGrid(info.height, info.width, opt.tile, opt.overlap)
+        needed = tiles_needing_model(mask, grid, opt.feather)
+        out_channels = [primary.index(b) for b in config.out_bands]
+        return SkipClearTiles(needed, out_channels, extra=len(out_channels) if with_std else 0)
 
     def _finalize(self, info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base) -> Any:
         opt, config = self.opt, self.config
