@@ -23,7 +23,7 @@ from cloudfree import __version__
 from cloudfree.io.geotiff import RADIOMETRY_TAG, RasterInfo, read_mask
 from cloudfree.masks import NODATA
 from cloudfree.masks import cloud_of as cloud_of  # re-exported: it lives in the core now
-from cloudfree.radiometry import Radiometry, reflectance_to_dn
+from cloudfree.radiometry import Radiometry, dn_to_reflectance, reflectance_to_dn
 from cloudfree.raster import Raster
 
 OUTPUT_DTYPES = ("uint16", "float32")
@@ -90,18 +90,34 @@ def composite(
     if weight is None:
         out = estimate.astype(np.float32, copy=False)
         return reflectance_to_dn(out, off, dtype=np.dtype(dtype).type) if integer else out
+    replaced = weight > 0
+    exact = integer and original.radiometry is Radiometry.DN and np.array_equal(off, original.dn_offset)
+    if exact and not replaced.all():
+        return _composite_dn(original, estimate, weight, replaced, dtype)
     refl = original.to_reflectance().data
     w = weight.astype(np.float32)[None]
     blend = w * estimate + (1.0 - w) * refl
-    replaced = weight > 0
     if not integer:
         return np.where(replaced[None], blend, refl).astype(np.float32)
     new = reflectance_to_dn(blend, off, dtype=np.dtype(dtype).type)
-    if original.radiometry is Radiometry.DN and np.array_equal(off, original.dn_offset):
-        kept = original.data.astype(dtype)  # bit-identical clear pixels
-    else:
-        kept = reflectance_to_dn(refl, off, dtype=np.dtype(dtype).type)
-    return np.where(replaced[None], new, kept)
+    if replaced.all():
+        return new
+    return np.where(replaced[None], new, reflectance_to_dn(refl, off, dtype=np.dtype(dtype).type))
+
+
+def _composite_dn(original: Raster, estimate: np.ndarray, weight: np.ndarray, replaced: np.ndarray, dtype: str):
+    """:func:`composite` for DN output with the input's own offsets: the input DN copied (bit-identical
+    clear pixels), the blend computed only at the ``replaced`` pixels, with the same per-pixel arithmetic."""
+    out = original.data.astype(dtype)
+    rows, cols = np.nonzero(replaced)
+    if rows.size == 0:
+        return out
+    refl = dn_to_reflectance(original.data[:, rows, cols], original.dn_offset)  # (bands, n), as to_reflectance
+    refl[:, ~original.valid[rows, cols]] = 0.0
+    w = weight[rows, cols].astype(np.float32)[None]
+    blend = w * estimate[:, rows, cols] + (1.0 - w) * refl
+    out[:, rows, cols] = reflectance_to_dn(blend, original.dn_offset, dtype=np.dtype(dtype).type)
+    return out
 
 
 def output_offset(info_radiometry: Radiometry, dn_offset: np.ndarray, dtype: str) -> np.ndarray | None:

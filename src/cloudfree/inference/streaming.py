@@ -37,7 +37,8 @@ from cloudfree.errors import RasterReadError
 from cloudfree.inference.blend import StripAccumulator, tile_weights
 from cloudfree.inference.grid import TileGrid
 from cloudfree.inference.outputs import AUTO, OutputSpec, SceneSummary, cast_output, masked_output, split_outputs
-from cloudfree.inference.sources import MASK, InputLike, InputSpec, Source, as_float, as_named, as_specs
+from cloudfree.inference.sources import InputLike, InputSpec, Source, as_named, as_specs
+from cloudfree.inference.stacking import stack_strip, view
 from cloudfree.inference.stages import Stage
 from cloudfree.inference.strips import RowBuffer, pad
 from cloudfree.io.writer import WindowedCOGWriter
@@ -180,7 +181,8 @@ def predict_scene(
                 buf.append(new)
             if i + 1 < len(ends):
                 reader.submit(_read_ahead, buffers, ends[i + 1])
-            x_strip, v_strip, slices = _stack_strip(sources, [b.rows(lo, hi) for b in buffers], to_reflectance)
+            strip = [b.rows(lo, hi) for b in buffers]
+            x_strip, v_strip, slices = stack_strip(sources, strip, to_reflectance, validity_channels)
             any_valid = any_valid or bool(v_strip[r0 - lo : r0 - lo + th].any())
             pads = (halo - (r0 - lo), halo - (hi - r0 - th) + tile - th, halo, halo + tile - grid.tile_width)
             x_strip, v_strip = pad(x_strip, *pads), pad(v_strip, *pads)
@@ -195,14 +197,14 @@ def predict_scene(
                 ys: list[np.ndarray | None] = [None] * len(batch)
                 if skip is not None and fill is not None:
                     for k in range(len(batch)):
-                        xk = _view(x[k], slices, names, named, validity_channels)
+                        xk = view(x[k], slices, names, named, validity_channels)
                         if todo[k] and (skip(xk, v[k], tile=batch[k]) if skip_tile else skip(xk, v[k])):
                             ys[k], todo[k] = np.asarray(fill(xk, v[k]), np.float32), False
                 run = [k for k in range(len(batch)) if todo[k]]
                 if run:
                     t0 = time.perf_counter()
-                    xr = _view(x[run], slices, names, named, validity_channels, batched=True)
-                    y = np.asarray(predict(xr, v[run]), np.float32)
+                    xr, vr = (x, v) if len(run) == len(batch) else (x[run], v[run])  # no copy when all run
+                    y = np.asarray(predict(view(xr, slices, names, named, validity_channels, True), vr), np.float32)
                     t_predict += time.perf_counter() - t0
                     if y.ndim != 4 or y.shape[0] != len(run) or y.shape[2:] != (side, side):
                         raise ValueError(f"predict returned {y.shape}, expected ({len(run)}, C, {side}, {side})")
@@ -252,40 +254,6 @@ def _blocksize(grid: TileGrid) -> int:
     """Output block size: the tile stride when it is a multiple of 16 (strips then fill whole blocks)."""
     stride = grid.tile - grid.overlap
     return stride if stride % 16 == 0 and 64 <= stride <= 1024 else 256
-
-
-def _stack_strip(
-    sources: list[Source], rasters: list[Any], to_reflectance: bool
-) -> tuple[np.ndarray, np.ndarray, list[slice]]:
-    """Stacked float32 ``(C, h, w)``: input channels in order, then one 0/1 validity channel per raster
-    input; the first input's ``(h, w)`` validity; the channel slice of each input (then of the validity)."""
-    arrays, valids, slices, c = [], [], [], 0
-    for src, raster in zip(sources, rasters, strict=True):
-        if src.spec.kind == MASK:
-            arrays.append(raster.data.astype(np.float32))
-        else:
-            arrays.append(as_float(raster, to_reflectance))
-            valids.append(raster.valid)
-        slices.append(slice(c, c + arrays[-1].shape[0]))
-        c += arrays[-1].shape[0]
-    arrays.append(np.stack(valids).astype(np.float32))
-    slices.append(slice(c, c + len(valids)))
-    return np.concatenate(arrays, axis=0), valids[0], slices
-
-
-def _view(
-    x: np.ndarray, slices: list[slice], names: list[str], named: bool, validity: bool, batched: bool = False
-) -> Any:
-    """What ``predict``/``skip``/``fill`` see of stacked channels ``x``: an array (list inputs) or a dict."""
-    axis = 1 if batched else 0
-    if not named:
-        stop = slices[-1].stop if validity else slices[-1].start
-        return x[:, :stop] if batched else x[:stop]
-    take = (lambda s: x[:, s]) if axis == 1 else (lambda s: x[s])
-    out = {name: take(s) for name, s in zip(names, slices[:-1], strict=True)}
-    if validity:
-        out["valid"] = take(slices[-1])
-    return out
 
 
 def _write_window(
