@@ -7,6 +7,8 @@ the model; ``finalize`` composites (:mod:`.composite`): only cloud and shadow pi
 with a feathered edge, clear pixels keep their input values exactly. The mask is a file (or the
 ``auto`` mask made before), or, without one, the model's own estimate: cloud where the mean absolute
 difference between estimate and input over the output bands exceeds ``threshold`` (reflectance).
+With a mask, the model runs only on tiles within ``feather`` px of a cloud or shadow pixel
+(:mod:`.cloud_tiles`; the other tiles' output is the input, and the bytes written are the same).
 
 The same pass writes, on request, the provenance layer (:mod:`.provenance`), the diffusion spread
 (std over samples, reflectance; 0 where the input is kept) and the mask used. With
