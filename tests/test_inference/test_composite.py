@@ -45,17 +45,24 @@ def test_composite_keeps_clear_dn_exactly_and_blends_the_edge():
 
 
 def _dense_composite(original, estimate, weight, dtype, off):
-    """The composite's arithmetic on every pixel (the reference the sparse DN path must match)."""
+    """The composite's arithmetic on whole windows (the reference the per-band and sparse paths must match)."""
     from cloudfree.radiometry import reflectance_to_dn
 
     refl = original.to_reflectance().data
     w = weight.astype(np.float32)[None]
-    new = reflectance_to_dn(w * estimate + (1.0 - w) * refl, off, dtype=np.dtype(dtype).type)
-    return np.where((weight > 0)[None], new, original.data.astype(dtype))
+    blend = w * estimate + (1.0 - w) * refl
+    replaced = (weight > 0)[None]
+    if dtype == "float32":
+        return np.where(replaced, blend, refl).astype(np.float32)
+    new = reflectance_to_dn(blend, off, dtype=np.dtype(dtype).type)
+    exact = np.array_equal(off, original.dn_offset)
+    kept = original.data.astype(dtype) if exact else reflectance_to_dn(refl, off, dtype=np.dtype(dtype).type)
+    return np.where(replaced, new, kept)
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.3, 1.0])
-def test_sparse_dn_composite_is_bit_identical_to_the_dense_arithmetic(fraction):
+@pytest.mark.parametrize("dtype, own_offset", [("uint16", True), ("uint16", False), ("float32", True)])
+def test_composite_is_bit_identical_to_the_whole_window_arithmetic(fraction, dtype, own_offset):
     rng = np.random.default_rng(4)
     r = make_raster(40, 50, radiometry=Radiometry.DN, seed=9)
     r.dn_offset = np.array([-1000.0, -1000.0, 0.0, -500.0], np.float32)
@@ -65,6 +72,7 @@ def test_sparse_dn_composite_is_bit_identical_to_the_dense_arithmetic(fraction):
     weight = (
         feather_weights(rng.random((40, 50)) < fraction * 0.2, 3) if fraction < 1 else np.ones((40, 50), np.float32)
     )
-    out = composite(r, estimate, weight, "uint16")
-    assert out.dtype == np.uint16
-    np.testing.assert_array_equal(out, _dense_composite(r, estimate, weight, "uint16", r.dn_offset))
+    off = r.dn_offset if own_offset else np.zeros(4, np.float32)
+    out = composite(r, estimate, weight, dtype, off)
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(out, _dense_composite(r, estimate, weight, dtype, off))

@@ -91,33 +91,46 @@ def composite(
         out = estimate.astype(np.float32, copy=False)
         return reflectance_to_dn(out, off, dtype=np.dtype(dtype).type) if integer else out
     replaced = weight > 0
-    exact = integer and original.radiometry is Radiometry.DN and np.array_equal(off, original.dn_offset)
-    if exact and not replaced.all():
-        return _composite_dn(original, estimate, weight, replaced, dtype)
-    refl = original.to_reflectance().data
-    w = weight.astype(np.float32)[None]
-    blend = w * estimate + (1.0 - w) * refl
-    if not integer:
-        return np.where(replaced[None], blend, refl).astype(np.float32)
-    new = reflectance_to_dn(blend, off, dtype=np.dtype(dtype).type)
-    if replaced.all():
-        return new
-    return np.where(replaced[None], new, reflectance_to_dn(refl, off, dtype=np.dtype(dtype).type))
-
-
-def _composite_dn(original: Raster, estimate: np.ndarray, weight: np.ndarray, replaced: np.ndarray, dtype: str):
-    """:func:`composite` for DN output with the input's own offsets: the input DN copied (bit-identical
-    clear pixels), the blend computed only at the ``replaced`` pixels, with the same per-pixel arithmetic."""
-    out = original.data.astype(dtype)
-    rows, cols = np.nonzero(replaced)
-    if rows.size == 0:
-        return out
-    refl = dn_to_reflectance(original.data[:, rows, cols], original.dn_offset)  # (bands, n), as to_reflectance
-    refl[:, ~original.valid[rows, cols]] = 0.0
-    w = weight[rows, cols].astype(np.float32)[None]
-    blend = w * estimate[:, rows, cols] + (1.0 - w) * refl
-    out[:, rows, cols] = reflectance_to_dn(blend, original.dn_offset, dtype=np.dtype(dtype).type)
+    everywhere = bool(replaced.all())
+    off = np.broadcast_to(np.asarray(off, np.float32), (estimate.shape[0],))
+    # DN out with the input's own offsets: clear pixels are the input DN (bit-identical), and only the
+    # replaced pixels are computed; otherwise every pixel. Either way one band at a time (temporaries
+    # of one band, not of the window) and the same per-pixel arithmetic.
+    sparse = integer and not everywhere and original.radiometry is Radiometry.DN
+    sparse = sparse and np.array_equal(off, original.dn_offset)
+    out = np.empty(estimate.shape, np.dtype(dtype) if integer else np.float32)
+    w = weight.astype(np.float32)
+    if sparse:
+        rows, cols = np.nonzero(replaced)
+        w, invalid = w[rows, cols], ~original.valid[rows, cols]
+    for c in range(estimate.shape[0]):
+        if sparse:
+            out[c] = original.data[c]
+            if rows.size:
+                refl = dn_to_reflectance(original.data[c, rows, cols], off[c])
+                refl[invalid] = 0.0
+                blend = w * estimate[c, rows, cols] + (1.0 - w) * refl
+                out[c, rows, cols] = reflectance_to_dn(blend, off[c], dtype=out.dtype.type)
+            continue
+        refl = _band_reflectance(original, c)
+        blend = w * estimate[c] + (1.0 - w) * refl
+        if not integer:
+            out[c] = np.where(replaced, blend, refl)
+        elif everywhere:
+            out[c] = reflectance_to_dn(blend, off[c], dtype=out.dtype.type)
+        else:
+            kept = reflectance_to_dn(refl, off[c], dtype=out.dtype.type)
+            out[c] = np.where(replaced, reflectance_to_dn(blend, off[c], dtype=out.dtype.type), kept)
     return out
+
+
+def _band_reflectance(original: Raster, c: int) -> np.ndarray:
+    """Band ``c`` of ``original.to_reflectance().data``, computed alone."""
+    if original.radiometry is Radiometry.DN:
+        refl = dn_to_reflectance(original.data[c], original.dn_offset[c])
+        refl[~original.valid] = 0.0
+        return refl
+    return original.to_reflectance().data[c]
 
 
 def output_offset(info_radiometry: Radiometry, dn_offset: np.ndarray, dtype: str) -> np.ndarray | None:

@@ -176,9 +176,9 @@ def predict_scene(
         acc: StripAccumulator | None = None
         written, side = 0, tile + 2 * halo
         weights_cache: dict[tuple[bool, ...], np.ndarray] = {}
-        # reading runs one strip ahead, finishing and writing up to two windows behind (see .stages)
+        # reading runs one strip ahead, finishing and writing one window behind (see .stages)
         reader = stack.enter_context(Stage[list](desc + "-read", depth=1, threaded=threaded))
-        finisher = stack.enter_context(Stage[None](desc + "-write", depth=2, threaded=threaded))
+        finisher = stack.enter_context(Stage[None](desc + "-write", depth=1, threaded=threaded))
         ends = [min(height, r0 + grid.tile_height + halo) for r0 in grid.row_starts]
         reader.submit(_read_ahead, buffers, ends[0])
         for i, r0 in enumerate(grid.row_starts):
