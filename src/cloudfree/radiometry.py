@@ -97,15 +97,19 @@ def offset_for_baseline(baseline: str | float) -> float:
     return BASELINE_04_OFFSET if parse_baseline(baseline) >= BASELINE_OFFSET_FROM else 0.0
 
 
-def dn_to_reflectance(dn: np.ndarray, offset: float | np.ndarray = 0.0) -> np.ndarray:
+def dn_to_reflectance(dn: np.ndarray, offset: float | np.ndarray = 0.0, out: np.ndarray | None = None) -> np.ndarray:
     """DN ``(bands, h, w)`` -> float32 reflectance, ``(DN + offset) / 10000``.
 
     ``offset`` is a scalar or one value per band (shape ``(bands,)``), e.g. -1000 for baseline >= 04.00.
+    ``out``: a float32 array of ``dn``'s shape to compute into (same values, no temporaries).
     """
     off = np.asarray(offset, dtype=np.float32)
     if off.ndim == 1:
         off = off.reshape(-1, *([1] * (dn.ndim - 1)))
-    return (dn.astype(np.float32) + off) / np.float32(QUANTIFICATION)
+    if out is None:
+        return (dn.astype(np.float32) + off) / np.float32(QUANTIFICATION)
+    np.add(dn, off, out=out, dtype=np.float32)  # dn cast to float32 first, as astype does
+    return np.divide(out, np.float32(QUANTIFICATION), out=out)
 
 
 def reflectance_to_dn(

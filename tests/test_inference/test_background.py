@@ -71,3 +71,13 @@ def test_a_cloud_larger_than_a_tile_is_filled_from_the_scene_not_grey(tmp_path, 
     else:
         assert err > 0.1, err  # the failure the background prevents
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the background file is gone
+
+
+def test_a_scene_without_crs_gets_no_background(tmp_path):
+    """The background is put onto the scene's grid by reprojection, which needs a CRS."""
+    scene, codes = _ramp_scene(64)
+    scene = replace(scene, crs=None)
+    write_raster(scene, tmp_path / "scene.tif", cog=False)
+    write_mask(codes, scene, tmp_path / "mask.tif", cog=False)
+    assert write_background(InputSpec(tmp_path / "scene.tif"), InputSpec(tmp_path / "mask.tif", kind="mask"),
+                            tmp_path / "bg.tif") is None  # fmt: skip

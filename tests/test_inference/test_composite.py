@@ -42,3 +42,37 @@ def test_composite_keeps_clear_dn_exactly_and_blends_the_edge():
     assert (every == 0.5).all()
     with pytest.raises(ValueError, match="does not match"):
         composite(r, estimate[:1], weight, "uint16")
+
+
+def _dense_composite(original, estimate, weight, dtype, off):
+    """The composite's arithmetic on whole windows (the reference the per-band and sparse paths must match)."""
+    from cloudfree.radiometry import reflectance_to_dn
+
+    refl = original.to_reflectance().data
+    w = weight.astype(np.float32)[None]
+    blend = w * estimate + (1.0 - w) * refl
+    replaced = (weight > 0)[None]
+    if dtype == "float32":
+        return np.where(replaced, blend, refl).astype(np.float32)
+    new = reflectance_to_dn(blend, off, dtype=np.dtype(dtype).type)
+    exact = np.array_equal(off, original.dn_offset)
+    kept = original.data.astype(dtype) if exact else reflectance_to_dn(refl, off, dtype=np.dtype(dtype).type)
+    return np.where(replaced, new, kept)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 1.0])
+@pytest.mark.parametrize("dtype, own_offset", [("uint16", True), ("uint16", False), ("float32", True)])
+def test_composite_is_bit_identical_to_the_whole_window_arithmetic(fraction, dtype, own_offset):
+    rng = np.random.default_rng(4)
+    r = make_raster(40, 50, radiometry=Radiometry.DN, seed=9)
+    r.dn_offset = np.array([-1000.0, -1000.0, 0.0, -500.0], np.float32)
+    r.valid[:5, :7] = False
+    r.data[:, :5, :7] = 0
+    estimate = rng.uniform(-0.1, 1.2, (4, 40, 50)).astype(np.float32)
+    weight = (
+        feather_weights(rng.random((40, 50)) < fraction * 0.2, 3) if fraction < 1 else np.ones((40, 50), np.float32)
+    )
+    off = r.dn_offset if own_offset else np.zeros(4, np.float32)
+    out = composite(r, estimate, weight, dtype, off)
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(out, _dense_composite(r, estimate, weight, dtype, off))

@@ -41,13 +41,17 @@ STRIP_BLOCKS = 16  # block rows read at a time
 
 
 def write_background(optical: InputSpec, mask: InputSpec, path: Path, block: int = BLOCK) -> Path | None:
-    """Write the clear-sky background of ``optical`` under ``mask`` to ``path``; None when nothing is clear.
+    """Write the clear-sky background of ``optical`` under ``mask`` to ``path``; None when nothing is clear
+    or the scene has no CRS (then each tile's prior rests on its own clear pixels alone).
 
     ``optical``: the scene's model bands (reflectance after DN conversion); ``mask``: class codes on
     the same grid (any other grid is put onto it by the engine's reader). Output: ``(bands, ceil(H /
     block), ceil(W / block))`` float32 reflectance, band names of ``optical``.
     """
     src = Source(optical)
+    if src.grid.crs is None:  # the engine can put a coarser grid onto the scene's only through a CRS
+        src.close()
+        return None
     try:
         codes = Source(mask, grid=src.grid)
         try:

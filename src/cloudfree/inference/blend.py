@@ -67,6 +67,7 @@ class StripAccumulator:
         self.top = 0
         self.sums = np.zeros((channels, capacity, width), dtype=np.float64)
         self.weights = np.zeros((capacity, width), dtype=np.float64)
+        self._scratch = np.empty((channels, 0, 0), dtype=np.float64)  # one tile's weighted prediction
 
     def add(self, prediction: np.ndarray, weights: np.ndarray, row: int, col: int) -> None:
         """Accumulate ``prediction`` ``(C, h, w)`` weighted by ``weights`` ``(h, w)`` at image ``(row, col)``."""
@@ -77,7 +78,11 @@ class StripAccumulator:
                 f"tile {prediction.shape} at ({row}, {col}) does not fit the accumulator of "
                 f"{self.channels} channels, rows {self.top}..{self.top + self.capacity}, width {self.width}"
             )
-        self.sums[:, r0 : r0 + h, col : col + w] += prediction * weights
+        if self._scratch.shape[1] < h or self._scratch.shape[2] < w:
+            self._scratch = np.empty((c, h, w), np.float64)
+        product = np.multiply(prediction, weights, out=self._scratch[:, :h, :w])  # no fresh temporary per tile
+        sums = self.sums[:, r0 : r0 + h, col : col + w]
+        np.add(sums, product, out=sums)
         self.weights[r0 : r0 + h, col : col + w] += weights
 
     def take(self, n: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from cloudfree import __version__
 from cloudfree.io.geotiff import RADIOMETRY_TAG, RasterInfo, read_mask
 from cloudfree.masks import NODATA
 from cloudfree.masks import cloud_of as cloud_of  # re-exported: it lives in the core now
-from cloudfree.radiometry import Radiometry, reflectance_to_dn
+from cloudfree.radiometry import Radiometry, dn_to_reflectance, reflectance_to_dn
 from cloudfree.raster import Raster
 
 OUTPUT_DTYPES = ("uint16", "float32")
@@ -90,18 +90,47 @@ def composite(
     if weight is None:
         out = estimate.astype(np.float32, copy=False)
         return reflectance_to_dn(out, off, dtype=np.dtype(dtype).type) if integer else out
-    refl = original.to_reflectance().data
-    w = weight.astype(np.float32)[None]
-    blend = w * estimate + (1.0 - w) * refl
     replaced = weight > 0
-    if not integer:
-        return np.where(replaced[None], blend, refl).astype(np.float32)
-    new = reflectance_to_dn(blend, off, dtype=np.dtype(dtype).type)
-    if original.radiometry is Radiometry.DN and np.array_equal(off, original.dn_offset):
-        kept = original.data.astype(dtype)  # bit-identical clear pixels
-    else:
-        kept = reflectance_to_dn(refl, off, dtype=np.dtype(dtype).type)
-    return np.where(replaced[None], new, kept)
+    everywhere = bool(replaced.all())
+    off = np.broadcast_to(np.asarray(off, np.float32), (estimate.shape[0],))
+    # DN out with the input's own offsets: clear pixels are the input DN (bit-identical), and only the
+    # replaced pixels are computed; otherwise every pixel. Either way one band at a time (temporaries
+    # of one band, not of the window) and the same per-pixel arithmetic.
+    sparse = integer and not everywhere and original.radiometry is Radiometry.DN
+    sparse = sparse and np.array_equal(off, original.dn_offset)
+    out = np.empty(estimate.shape, np.dtype(dtype) if integer else np.float32)
+    w = weight.astype(np.float32)
+    if sparse:
+        rows, cols = np.nonzero(replaced)
+        w, invalid = w[rows, cols], ~original.valid[rows, cols]
+    for c in range(estimate.shape[0]):
+        if sparse:
+            out[c] = original.data[c]
+            if rows.size:
+                refl = dn_to_reflectance(original.data[c, rows, cols], off[c])
+                refl[invalid] = 0.0
+                blend = w * estimate[c, rows, cols] + (1.0 - w) * refl
+                out[c, rows, cols] = reflectance_to_dn(blend, off[c], dtype=out.dtype.type)
+            continue
+        refl = _band_reflectance(original, c)
+        blend = w * estimate[c] + (1.0 - w) * refl
+        if not integer:
+            out[c] = np.where(replaced, blend, refl)
+        elif everywhere:
+            out[c] = reflectance_to_dn(blend, off[c], dtype=out.dtype.type)
+        else:
+            kept = reflectance_to_dn(refl, off[c], dtype=out.dtype.type)
+            out[c] = np.where(replaced, reflectance_to_dn(blend, off[c], dtype=out.dtype.type), kept)
+    return out
+
+
+def _band_reflectance(original: Raster, c: int) -> np.ndarray:
+    """Band ``c`` of ``original.to_reflectance().data``, computed alone."""
+    if original.radiometry is Radiometry.DN:
+        refl = dn_to_reflectance(original.data[c], original.dn_offset[c])
+        refl[~original.valid] = 0.0
+        return refl
+    return original.to_reflectance().data[c]
 
 
 def output_offset(info_radiometry: Radiometry, dn_offset: np.ndarray, dtype: str) -> np.ndarray | None:

@@ -7,6 +7,8 @@ the model; ``finalize`` composites (:mod:`.composite`): only cloud and shadow pi
 with a feathered edge, clear pixels keep their input values exactly. The mask is a file (or the
 ``auto`` mask made before), or, without one, the model's own estimate: cloud where the mean absolute
 difference between estimate and input over the output bands exceeds ``threshold`` (reflectance).
+With a mask, the model runs only on tiles within ``feather`` px of a cloud or shadow pixel
+(:mod:`.cloud_tiles`; the other tiles' output is the input, and the bytes written are the same).
 
 The same pass writes, on request, the provenance layer (:mod:`.provenance`), the diffusion spread
 (std over samples, reflectance; 0 where the input is kept) and the mask used. With
@@ -27,6 +29,7 @@ from torch import nn
 
 from cloudfree.inference.automask import REMOVAL_DILATE_M
 from cloudfree.inference.background import write_background
+from cloudfree.inference.cloud_tiles import SkipClearTiles, tiles_needing_model
 from cloudfree.inference.composite import (
     OUTPUT_DTYPES,
     cloud_of,
@@ -38,6 +41,7 @@ from cloudfree.inference.composite import (
     output_tags,
     read_mask_window,
 )
+from cloudfree.inference.grid import TileGrid
 from cloudfree.inference.provenance import model_provenance, provenance_output
 from cloudfree.inference.runner import ChannelLayout, ModelRunner
 from cloudfree.inference.sources import InputSpec, input_info
@@ -188,13 +192,18 @@ class ModelPass:
                 provenance_output(Path(provenance), dates, {"CLOUDFREE_METHOD": run_tags["CLOUDFREE_METHOD"]})
             )
         finalize = self._finalize(info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base)
+        hooks = self._skip_clear(mask, info, primary, with_std=uncertainty is not None)
         try:
-            return predict_scene(inputs, output, runner, out_descriptions=out_names, out_dtype=dtype, tags=run_tags,
-                                 tile=opt.tile, overlap=opt.overlap, batch_size=opt.batch_size, finalize=finalize,
-                                 extra_outputs=extras, progress=opt.progress, desc=f"remove {src.name}")  # fmt: skip
+            summary = predict_scene(inputs, output, runner, out_descriptions=out_names, out_dtype=dtype,
+                                    tags=run_tags, tile=opt.tile, overlap=opt.overlap, batch_size=opt.batch_size,
+                                    finalize=finalize, extra_outputs=extras, progress=opt.progress,
+                                    desc=f"remove {src.name}", skip=hooks and hooks.skip,
+                                    fill=hooks and hooks.fill)  # fmt: skip
         finally:
             if "background" in layout.slices:
                 inputs[-1].path.unlink(missing_ok=True)
+        summary.extra["model_tiles"] = summary.tiles - summary.extra["skipped_tiles"]
+        return summary
 
     def _background(self, optical: InputSpec, mask: InputSpec, output: Path) -> Path | None:
         """The scene-wide clear-sky background (:mod:`.background`) for models that read it, else None.
@@ -206,6 +215,18 @@ class ModelPass:
         spec = InputSpec(optical.path, select=tuple(self.config.in_bands), bands=optical.bands,
                          dn_offset=optical.dn_offset)  # fmt: skip
         return write_background(spec, mask, temp_sibling(output, "background"))
+
+    def _skip_clear(self, mask: Path | None, info: RasterInfo, primary: tuple[str, ...], *, with_std: bool):
+        """Hooks that skip the model on tiles the composite cannot use (no cloud within ``feather`` px;
+        :mod:`.cloud_tiles`), or None: without a mask file, with ``replace_all``, and for diffusion
+        models (their noise is drawn tile after tile: skipping would change every later tile)."""
+        opt, config = self.opt, self.config
+        if mask is None or opt.replace_all or config.kind == "diffusion":
+            return None
+        grid = TileGrid(info.height, info.width, opt.tile, opt.overlap)
+        needed = tiles_needing_model(mask, grid, opt.feather)
+        out_channels = [primary.index(b) for b in config.out_bands]
+        return SkipClearTiles(needed, out_channels, extra=len(out_channels) if with_std else 0)
 
     def _finalize(self, info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base) -> Any:
         opt, config = self.opt, self.config

@@ -119,10 +119,12 @@ class ModelRunner:
 
     def _optical(self, x: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
         assert self.norm is not None
-        out = np.stack([self.norm.apply(t) for t in x])
+        out = np.asarray(self.norm.apply(x), np.float32)  # (N, C, T, T) at once: the same per-element ops
+        if out is x:
+            out = out.copy()
         if valid is not None:
-            out[np.broadcast_to(~valid[:, None], out.shape)] = 0.0
-        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+            np.copyto(out, np.float32(0.0), where=~valid[:, None])
+        return np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
     def _sar(self, x: np.ndarray, group: str) -> np.ndarray:
         assert self.sar_norm is not None
@@ -144,7 +146,9 @@ class ModelRunner:
                 groups[g] = self._sar(x[:, s[g]], g)
             else:  # mask
                 groups[g] = mask_channel(x[:, s["mask"]], self.config.arguments.get("mask_encoding", "binary"))
-        return np.concatenate([groups[g] for g in self.order], axis=1).astype(np.float32)
+        if len(self.order) == 1:
+            return groups[self.order[0]].astype(np.float32, copy=False)
+        return np.concatenate([groups[g] for g in self.order], axis=1).astype(np.float32, copy=False)
 
     def _under_thick_cloud(self, optical: np.ndarray, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Normalised optical input with the prior under thick cloud (``opacity`` releases).
@@ -182,4 +186,4 @@ class ModelRunner:
         if self.with_std:
             scale = torch.tensor(self.out_norm.scale, device=mean.device).abs().reshape(1, -1, 1, 1)
             out.append(std.float() * scale if std is not None else torch.zeros_like(out[0]))
-        return torch.cat(out, dim=1).cpu().numpy()
+        return (out[0] if len(out) == 1 else torch.cat(out, dim=1)).cpu().numpy()

@@ -9,7 +9,11 @@ work (``skip``) get ``fill`` instead, and tiles with no valid input pixel are no
 Tile outputs are blended with smooth weights (:mod:`.blend`) into a strip accumulator; rows no later
 tile can touch are normalised, handed to ``finalize`` with the inputs over that window, and written
 through :class:`~cloudfree.io.writer.WindowedCOGWriter` (temporary tiled GTiff, COG on completion,
-atomic rename). Memory is bounded by one strip of the scene's width, never by its height.
+atomic rename). Memory is bounded by a few strips of the scene's width, never by its height.
+
+Reading, computing and writing overlap (:mod:`.stages`): the next strip is read on a reader thread
+and finished windows are finalized and written on a writer thread while this thread stacks, predicts
+and blends; ``threaded=False`` does the same steps serially and writes the same bytes.
 
 Inputs come as a list (channels stacked in order, ``predict(x, valid)`` with ``x`` an array) or as
 a mapping of names (``{"optical": ..., "sar": ..., "mask": ...}``, ``predict(x, valid)`` with ``x``
@@ -37,16 +41,19 @@ from cloudfree.errors import RasterReadError
 from cloudfree.inference.blend import StripAccumulator, tile_weights
 from cloudfree.inference.grid import TileGrid
 from cloudfree.inference.outputs import AUTO, OutputSpec, SceneSummary, cast_output, masked_output, split_outputs
-from cloudfree.inference.sources import MASK, InputLike, InputSpec, Source, as_float, as_named, as_specs
+from cloudfree.inference.sources import InputLike, InputSpec, Source, as_named, as_specs
+from cloudfree.inference.stacking import stack_strip, view
+from cloudfree.inference.stages import Stage
 from cloudfree.inference.strips import RowBuffer, pad
 from cloudfree.io.writer import WindowedCOGWriter
 
 __all__ = ["AUTO", "InputSpec", "OutputSpec", "SceneSummary", "cast_output", "predict_scene"]
 
 Batch = "np.ndarray | dict[str, np.ndarray]"
+CACHE_BYTES = 256 * 2**20
 PredictFn = Callable[[Any, np.ndarray], np.ndarray]
 FinalizeFn = Callable[..., "np.ndarray | Sequence[np.ndarray]"]
-SkipFn = Callable[[Any, np.ndarray], bool]
+SkipFn = Callable[..., bool]
 FillFn = Callable[[Any, np.ndarray], np.ndarray]
 
 
@@ -71,6 +78,7 @@ def predict_scene(
     halo: int = 0,
     skip: SkipFn | None = None,
     fill: FillFn | None = None,
+    threaded: bool = True,
 ) -> SceneSummary:
     """Run ``predict`` over a whole scene by overlapping tiles; write blended result(s) as COG(s).
 
@@ -104,9 +112,12 @@ def predict_scene(
             0/1 channel per raster input after all input channels).
         progress, desc: a tqdm bar on stderr and its label.
         halo: context pixels added on every side of each tile (for spatial post-processing).
-        skip: ``skip(x_tile, valid_tile) -> bool`` (one tile, no batch axis): True where the tile
-            needs no work; the tile's output is then ``fill(x_tile, valid_tile)`` ``(C_out, S, S)``.
+        skip: ``skip(x_tile, valid_tile) -> bool`` (one tile, no batch axis; with a keyword ``tile``
+            also the :class:`~cloudfree.inference.grid.Tile`): True where the tile needs no work; the
+            tile's output is then ``fill(x_tile, valid_tile)`` ``(C_out, S, S)``.
         fill: required with ``skip``, e.g. the input bands themselves.
+        threaded: read the next strip and finish/write output windows on background threads
+            (:mod:`.stages`) while this thread computes; False runs the same steps serially (same bytes).
 
     Pixels where the first input is nodata are nodata in every output that has a nodata value.
     Returns a :class:`SceneSummary`; raises :class:`~cloudfree.errors.RasterReadError` when the
@@ -124,6 +135,7 @@ def predict_scene(
         raise ValueError(f"outputs must be distinct files, got {[str(o.path) for o in outputs]}")
     auto_skip = all(o.nodata_value is not None for o in outputs)
     pass_inputs = finalize is not None and "inputs" in inspect.signature(finalize).parameters
+    skip_tile = skip is not None and "tile" in inspect.signature(skip).parameters
     t_start, t_predict, skipped, any_valid = time.perf_counter(), 0.0, 0, False
 
     with ExitStack() as stack:
@@ -136,7 +148,11 @@ def predict_scene(
         height, width = first.grid.height, first.grid.width
         grid = TileGrid(height, width, tile, overlap)
         buffers = [RowBuffer(s, width, height) for s in sources]
-        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=64))  # each row is read once: a small block cache
+        # GDAL's block cache, in BYTES (rasterio passes this key to GDALSetCacheMax64 unconverted: the
+        # 64 given here before was a 64-byte cache, which made the COG copy on close ~6x slower), for
+        # streaming and the COG copy: one row of 512 px input blocks of a 13-band uint16 scene 10980
+        # px wide (150 MB) plus a row of output blocks, so each block is decompressed once.
+        stack.enter_context(rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES))
         writers = [
             stack.enter_context(
                 WindowedCOGWriter(
@@ -160,12 +176,20 @@ def predict_scene(
         acc: StripAccumulator | None = None
         written, side = 0, tile + 2 * halo
         weights_cache: dict[tuple[bool, ...], np.ndarray] = {}
+        # reading runs one strip ahead, finishing and writing one window behind (see .stages)
+        reader = stack.enter_context(Stage[list](desc + "-read", depth=1, threaded=threaded))
+        finisher = stack.enter_context(Stage[None](desc + "-write", depth=1, threaded=threaded))
+        ends = [min(height, r0 + grid.tile_height + halo) for r0 in grid.row_starts]
+        reader.submit(_read_ahead, buffers, ends[0])
         for i, r0 in enumerate(grid.row_starts):
             th = grid.tile_height
-            lo, hi = max(0, r0 - halo), min(height, r0 + th + halo)
-            for buf in buffers:
-                buf.extend(hi)
-            x_strip, v_strip, slices = _stack_strip(sources, [b.rows(lo, hi) for b in buffers], to_reflectance)
+            lo, hi = max(0, r0 - halo), ends[i]
+            for buf, new in zip(buffers, reader.result(), strict=True):
+                buf.append(new)
+            if i + 1 < len(ends):
+                reader.submit(_read_ahead, buffers, ends[i + 1])
+            strip = [b.rows(lo, hi) for b in buffers]
+            x_strip, v_strip, slices = stack_strip(sources, strip, to_reflectance, validity_channels)
             any_valid = any_valid or bool(v_strip[r0 - lo : r0 - lo + th].any())
             pads = (halo - (r0 - lo), halo - (hi - r0 - th) + tile - th, halo, halo + tile - grid.tile_width)
             x_strip, v_strip = pad(x_strip, *pads), pad(v_strip, *pads)
@@ -180,14 +204,14 @@ def predict_scene(
                 ys: list[np.ndarray | None] = [None] * len(batch)
                 if skip is not None and fill is not None:
                     for k in range(len(batch)):
-                        xk = _view(x[k], slices, names, named, validity_channels)
-                        if todo[k] and skip(xk, v[k]):
+                        xk = view(x[k], slices, names, named, validity_channels)
+                        if todo[k] and (skip(xk, v[k], tile=batch[k]) if skip_tile else skip(xk, v[k])):
                             ys[k], todo[k] = np.asarray(fill(xk, v[k]), np.float32), False
                 run = [k for k in range(len(batch)) if todo[k]]
                 if run:
                     t0 = time.perf_counter()
-                    xr = _view(x[run], slices, names, named, validity_channels, batched=True)
-                    y = np.asarray(predict(xr, v[run]), np.float32)
+                    xr, vr = (x, v) if len(run) == len(batch) else (x[run], v[run])  # no copy when all run
+                    y = np.asarray(predict(view(xr, slices, names, named, validity_channels, True), vr), np.float32)
                     t_predict += time.perf_counter() - t0
                     if y.ndim != 4 or y.shape[0] != len(run) or y.shape[2:] != (side, side):
                         raise ValueError(f"predict returned {y.shape}, expected ({len(run)}, C, {side}, {side})")
@@ -217,54 +241,28 @@ def predict_scene(
                 window = Window(0, written, width, ready - written)
                 rasters = {name: buf.rows(written, ready) for name, buf in zip(names, buffers, strict=True)}
                 blended = acc.take(ready - written)
-                _write_window(blended, window, rasters, names[0], writers, outputs, finalize, pass_inputs)
+                finisher.submit(_write_window, blended, window, rasters, names[0], writers, outputs, finalize,
+                                pass_inputs)  # fmt: skip
                 written = ready
             next_lo = max(0, grid.row_starts[i + 1] - halo) if i + 1 < len(grid.row_starts) else height
             for buf in buffers:
                 buf.drop_before(min(next_lo, written))
+            del strip, x_strip, v_strip  # not held while the next strip is read
+        acc = blended = rasters = None  # freed before the writers close (GDAL's COG copy then needs memory)
     seconds = time.perf_counter() - t_start
     extra = {"skipped_tiles": skipped, "rows_read": {n: b.rows_read for n, b in zip(names, buffers, strict=True)}}
     return SceneSummary([o.path for o in outputs], height, width, grid.n_tiles, seconds, t_predict, extra)
+
+
+def _read_ahead(buffers: list[RowBuffer], end: int) -> list[Any]:
+    """The rows of every input up to ``end`` not read yet (the reader stage's one call)."""
+    return [buf.read_ahead(end) for buf in buffers]
 
 
 def _blocksize(grid: TileGrid) -> int:
     """Output block size: the tile stride when it is a multiple of 16 (strips then fill whole blocks)."""
     stride = grid.tile - grid.overlap
     return stride if stride % 16 == 0 and 64 <= stride <= 1024 else 256
-
-
-def _stack_strip(
-    sources: list[Source], rasters: list[Any], to_reflectance: bool
-) -> tuple[np.ndarray, np.ndarray, list[slice]]:
-    """Stacked float32 ``(C, h, w)``: input channels in order, then one 0/1 validity channel per raster
-    input; the first input's ``(h, w)`` validity; the channel slice of each input (then of the validity)."""
-    arrays, valids, slices, c = [], [], [], 0
-    for src, raster in zip(sources, rasters, strict=True):
-        if src.spec.kind == MASK:
-            arrays.append(raster.data.astype(np.float32))
-        else:
-            arrays.append(as_float(raster, to_reflectance))
-            valids.append(raster.valid)
-        slices.append(slice(c, c + arrays[-1].shape[0]))
-        c += arrays[-1].shape[0]
-    arrays.append(np.stack(valids).astype(np.float32))
-    slices.append(slice(c, c + len(valids)))
-    return np.concatenate(arrays, axis=0), valids[0], slices
-
-
-def _view(
-    x: np.ndarray, slices: list[slice], names: list[str], named: bool, validity: bool, batched: bool = False
-) -> Any:
-    """What ``predict``/``skip``/``fill`` see of stacked channels ``x``: an array (list inputs) or a dict."""
-    axis = 1 if batched else 0
-    if not named:
-        stop = slices[-1].stop if validity else slices[-1].start
-        return x[:, :stop] if batched else x[:stop]
-    take = (lambda s: x[:, s]) if axis == 1 else (lambda s: x[s])
-    out = {name: take(s) for name, s in zip(names, slices[:-1], strict=True)}
-    if validity:
-        out["valid"] = take(slices[-1])
-    return out
 
 
 def _write_window(

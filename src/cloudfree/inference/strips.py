@@ -4,7 +4,8 @@ The engine walks the scene by tile rows (strips). Consecutive strips overlap (ti
 halo above and below), and the output windows that ``finalize`` receives lag behind the strips.
 A :class:`RowBuffer` per input holds the rows ``[start, end)`` read so far as a
 :class:`~cloudfree.raster.Raster` in the input's own units; :meth:`RowBuffer.extend` reads only the
-rows not yet held, :meth:`RowBuffer.rows` cuts any held row range (for tiles and for ``finalize``),
+rows not yet held (split into :meth:`RowBuffer.read_ahead`, which a reader thread runs, and
+:meth:`RowBuffer.append`), :meth:`RowBuffer.rows` cuts any held row range (for tiles and for ``finalize``),
 and :meth:`RowBuffer.drop_before` frees rows no later step needs. Memory stays bounded by about one
 strip (tile + 2 x halo + overlap rows) of the scene's width per input.
 """
@@ -26,17 +27,34 @@ class RowBuffer:
 
     def __init__(self, source: Source, width: int, height: int) -> None:
         self.source, self.width, self.height = source, width, height
-        self.start = self.end = 0
+        self.start = self.end = 0  # rows held
+        self.fetched = 0  # rows read from the source (ahead of ``end`` while a read is in flight)
         self._raster: Raster | None = None
         self.rows_read = 0  # every row read once: equals the scene height at the end of a pass
 
     def extend(self, end: int) -> None:
         """Read rows ``[self.end, end)`` (clipped to the scene) and append them."""
+        self.append(self.read_ahead(end))
+
+    def read_ahead(self, end: int) -> Raster | None:
+        """Read the rows after those read so far up to ``end`` (clipped), without holding them yet.
+
+        The only method that touches the source: the engine calls it from its reader stage (one
+        thread) and hands the result to :meth:`append` in order. None when there is nothing new.
+        """
         end = min(end, self.height)
-        if end <= self.end:
+        if end <= self.fetched:
+            return None
+        new = self.source.read(Window(0, self.fetched, self.width, end - self.fetched))
+        self.fetched = end
+        return new
+
+    def append(self, new: Raster | None) -> None:
+        """Hold the rows returned by the next :meth:`read_ahead` (None: nothing new)."""
+        if new is None:
             return
-        new = self.source.read(Window(0, self.end, self.width, end - self.end))
-        self.rows_read += end - self.end
+        rows = new.data.shape[1]
+        self.rows_read += rows
         if self._raster is None or self.start == self.end:
             self._raster, self.start = new, self.end
         else:
@@ -46,7 +64,7 @@ class RowBuffer:
                 data=np.concatenate([old.data, new.data], axis=1),
                 valid=np.concatenate([old.valid, new.valid], axis=0),
             )
-        self.end = end
+        self.end += rows
 
     def rows(self, first: int, last: int) -> Raster:
         """Rows ``[first, last)`` (held) as a Raster with its own transform."""
