@@ -42,7 +42,7 @@ from torch import nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from cloudfree import bands as bandcat
-from cloudfree.masks import SHADOW, THICK, THIN
+from cloudfree.masks import NODATA, SHADOW, THICK, THIN
 from cloudfree.models import build_model
 from cloudfree.models.prior_unet import push_pull_fill
 from cloudfree.models.release import ReleaseConfig
@@ -226,7 +226,11 @@ class CloudRemovalTask(L.LightningModule):
         groups = {g: self.group_tensor(batch, g) for g in self.input_groups}
         if self._arguments.get("mask_encoding") == "opacity" and {"optical", "mask"} <= groups.keys():
             channel = groups["mask"]
-            own = push_pull_fill(groups["optical"], (channel < 0.25).to(channel.dtype))
+            clear = channel < 0.25
+            if "labels" in batch:  # nodata (255) is not clear ground to fill from
+                labels = batch["labels"]
+                clear = clear & (labels[:, None] if labels.ndim == 3 else labels).ne(NODATA)
+            own = push_pull_fill(groups["optical"], clear.to(channel.dtype))
             groups["optical"] = torch.where(channel > 0.75, own, groups["optical"])
         return torch.cat([groups[g] for g in self.input_groups], dim=1)
 
