@@ -5,19 +5,21 @@
 * :func:`pushpull_fill`: the multi-scale normalised-convolution prior that ``PriorResidualUNet``
   learns a residual over (:func:`cloudfree.models.prior_unet.push_pull_fill`), alone.
 
-Both fill the pixels whose mask code is cloud, thin cloud or shadow (1, 2, 3) from the clear ones,
-and return reflectance ``(bands, h, w)`` float32; clear pixels are unchanged.
+Both fill the pixels whose mask code is cloud, thin cloud or shadow (1, 2, 3) from the clear ones
+(nodata, 255, is neither filled from nor scored), and return reflectance ``(bands, h, w)`` float32;
+clear pixels are unchanged.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cloudfree.masks import NOT_CLEAR_CODES
+from cloudfree.masks import NODATA, NOT_CLEAR_CODES
 
 
 def _unknown(codes: np.ndarray, data: np.ndarray) -> np.ndarray:
-    return np.isin(codes, NOT_CLEAR_CODES) | ~np.isfinite(data).all(axis=0)
+    """Pixels to fill or not to fill from: cloud, thin cloud, shadow, nodata (255) and non-finite data."""
+    return np.isin(codes, (*NOT_CLEAR_CODES, NODATA)) | ~np.isfinite(data).all(axis=0)
 
 
 def biharmonic_fill(reflectance: np.ndarray, codes: np.ndarray) -> np.ndarray:
