@@ -2,8 +2,8 @@
 
 Removal calls :func:`auto_mask` for the target scene and, with ``--series`` and no
 ``--series-masks``, for every other date. It runs :func:`cloudfree.inference.mask_scene.mask_scene`
-with ``method="auto"`` (ukis-csmask at about 30 m for 4- or 6-band input, s2cloudless for 13 L1C
-bands without the csmask bands, the SCL band when the product carries one), whose summary says
+with ``method="auto"`` (ukis-csmask at about 30 m whenever the input has B02, B03, B04, B08,
+s2cloudless for other Level-1C input, the SCL band when the product carries one), whose summary says
 which method it chose and why; that text travels into the output's tags.
 
 For removal the mask is grown by ``dilate_m`` metres (default 40 m, :data:`REMOVAL_DILATE_M`): the
