@@ -2,8 +2,8 @@
 
 With no option beyond -o, the scene is masked automatically (--mask auto: ukis-csmask whenever the
 scene has B02, B03, B04, B08, s2cloudless for other L1C scenes, the SCL band when the product has
-one; cloud and shadow grown by --mask-dilate metres, 40 by default) and the method is chosen automatically (--method auto),
-the most informative source first:
+one; cloud and shadow grown by --mask-dilate metres, 40 by default) and the method is chosen
+automatically (--method auto), the most informative source first:
   1. --series A.tif B.tif ...: other dates of the same place fill the cloudy pixels (gapfill:
      nearest clear date, per-band radiometric fit; masks of the other dates are computed when
      --series-masks is not given); pixels no date sees clear are then filled by the model;
@@ -18,9 +18,9 @@ Only cloud and shadow pixels are replaced, with a feathered edge (--feather px);
 their values exactly. The default models fill thick cloud (code 1) from its surroundings, over a
 clear-sky background of the whole scene (a cloud larger than a tile is filled from the scene, never
 invented from the cloud), and restore thin cloud (2) and shadow (3) from the attenuated ground;
-the model runs only on tiles that hold cloud or shadow. --mask FILE must lie on the scene's grid (CRS, transform and size; codes 0
-clear, 1 thick, 2 thin, 3 shadow, 255 nodata, or binary 0/1): a mask on another grid is refused,
-never resampled. --mask threshold uses the model's own estimate (where it differs from the input by
+the model runs only on tiles that hold cloud or shadow. --mask FILE must lie on the scene's grid
+(CRS, transform and size; codes 0 clear, 1 thick, 2 thin, 3 shadow, 255 nodata, or binary 0/1): a
+mask on another grid is refused, never resampled. --mask threshold uses the model's own estimate (where it differs from the input by
 more than --threshold; not for models that take a mask channel, such as default-rgbn). Other dates
 (--series, --prev) and Sentinel-1 (--sar, --prev-sar) are reprojected onto the scene's grid on the
 fly when they lie on another one; they must have a CRS and overlap the scene. Sentinel-1 is read as
