@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cloudfree.inference.background import write_background
+from cloudfree.inference.background import SceneBackground, scene_background
 from cloudfree.inference.model_pass import ModelPass
 from cloudfree.inference.removal import remove
 from cloudfree.inference.sources import InputSpec
@@ -30,11 +30,8 @@ def test_background_holds_block_means_of_clear_pixels_and_fills_the_rest(tmp_pat
     scene, codes = _ramp_scene()
     write_raster(scene, tmp_path / "scene.tif", cog=False)
     write_mask(codes, scene, tmp_path / "mask.tif", cog=False)
-    path = write_background(InputSpec(tmp_path / "scene.tif"), InputSpec(tmp_path / "mask.tif", kind="mask"),
-                            tmp_path / "bg.tif", block=16)  # fmt: skip
-    bg = read_raster(path)
-    assert bg.data.shape == (4, 12, 12) and bg.bands == scene.bands
-    assert bg.crs == scene.crs and bg.transform.a == 160.0 and bg.transform.c == scene.transform.c
+    bg = scene_background(InputSpec(tmp_path / "scene.tif"), InputSpec(tmp_path / "mask.tif", kind="mask"), block=16)
+    assert bg is not None and bg.data.shape == (4, 12, 12) and bg.bands == scene.bands
     block_means = scene.data.reshape(4, 12, 16, 12, 16).mean(axis=(2, 4))
     clear_blocks = codes.reshape(12, 16, 12, 16).max(axis=(1, 3)) == 0
     assert np.allclose(bg.data[:, clear_blocks], block_means[:, clear_blocks], atol=1e-5)
@@ -42,12 +39,22 @@ def test_background_holds_block_means_of_clear_pixels_and_fills_the_rest(tmp_pat
     assert np.abs(bg.data - block_means).max() < 0.06
 
 
+def test_background_tiles_interpolate_between_block_centres():
+    yy, xx = np.mgrid[0:4, 0:5].astype(np.float32)
+    bg = SceneBackground(np.stack([yy, xx]), ("B02", "B03"), block=8, height=32, width=40)
+    tile = bg.tile(4, 12, 16)  # block centres sit at pixel 3.5, 11.5, 19.5 ...
+    fine = (np.arange(16, dtype=np.float32) + 0.5) / 8 - 0.5
+    assert np.allclose(tile[0, :, 0], np.clip(fine + 0.5, 0, 3))  # rows 4..19
+    assert np.allclose(tile[1, 0], np.clip(fine + 1.5, 0, 4))  # cols 12..27
+    edge = bg.tile(24, 32, 16)  # reaches past the scene: nearest edge values
+    assert edge[0].max() == 3.0 and edge[1].max() == 4.0
+
+
 def test_nothing_clear_gives_no_background(tmp_path):
     scene, codes = _ramp_scene(64)
     write_raster(scene, tmp_path / "scene.tif", cog=False)
     write_mask(np.ones_like(codes), scene, tmp_path / "mask.tif", cog=False)
-    assert write_background(InputSpec(tmp_path / "scene.tif"), InputSpec(tmp_path / "mask.tif", kind="mask"),
-                            tmp_path / "bg.tif") is None  # fmt: skip
+    assert scene_background(InputSpec(tmp_path / "scene.tif"), InputSpec(tmp_path / "mask.tif", kind="mask")) is None
 
 
 @pytest.mark.parametrize("with_background", [True, False])
@@ -70,14 +77,14 @@ def test_a_cloud_larger_than_a_tile_is_filled_from_the_scene_not_grey(tmp_path, 
         assert err < 0.02, err
     else:
         assert err > 0.1, err  # the failure the background prevents
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the background file is gone
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_a_scene_without_crs_gets_no_background(tmp_path):
-    """The background is put onto the scene's grid by reprojection, which needs a CRS."""
+def test_a_scene_without_crs_gets_a_background_too(tmp_path):
+    """The background is sampled by pixel position, so it needs no CRS."""
     scene, codes = _ramp_scene(64)
     scene = replace(scene, crs=None)
     write_raster(scene, tmp_path / "scene.tif", cog=False)
     write_mask(codes, scene, tmp_path / "mask.tif", cog=False)
-    assert write_background(InputSpec(tmp_path / "scene.tif"), InputSpec(tmp_path / "mask.tif", kind="mask"),
-                            tmp_path / "bg.tif") is None  # fmt: skip
+    bg = scene_background(InputSpec(tmp_path / "scene.tif"), InputSpec(tmp_path / "mask.tif", kind="mask"))
+    assert bg is not None and bg.data.shape == (4, 4, 4)

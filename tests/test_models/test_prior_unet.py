@@ -10,6 +10,8 @@ from torch import nn
 from cloudfree.models import build_model
 from cloudfree.models.prior_unet import PriorResidualUNet, push_pull_fill
 
+RGBN = ("B02", "B03", "B04", "B08")
+
 
 def test_push_pull_keeps_known_pixels_and_fills_smoothly():
     torch.manual_seed(0)
@@ -206,9 +208,14 @@ def test_cloud_values_under_thick_cloud_never_reach_the_network():
     x = np.concatenate([cloudy.numpy(), codes[:, None].astype(np.float32)], 1)
     got = runner.assemble(x, np.ones((1, 16, 16), bool))[:, :4]
     assert np.allclose(got, 0.2 * 2 - 1, atol=1e-5)  # no background input: the tile's own fill
-    layout.add("background", 4)
-    runner = ModelRunner(task.generator, task.release_config("t"), layout, device="cpu")
-    x = np.concatenate([x, np.full((1, 4, 16, 16), 0.3, np.float32)], 1)
+    from cloudfree.inference.background import SceneBackground
+    from cloudfree.inference.grid import Tile
+
+    background = SceneBackground(np.full((4, 4, 4), 0.3, np.float32), RGBN, block=16, height=64, width=64)
+    runner = ModelRunner(task.generator, task.release_config("t"), layout, device="cpu", background=background)
     x[:, 4] = 1  # a tile wholly under thick cloud: the scene-wide background
-    got = runner.assemble(x, np.ones((1, 16, 16), bool))[:, :4]
+    tile = Tile(16, 32, 16, 16, False, False, False, False)
+    got = runner.assemble(x, np.ones((1, 16, 16), bool), tiles=[tile])[:, :4]
     assert np.allclose(got, 0.3 * 2 - 1, atol=1e-5)
+    got = runner.assemble(x, np.ones((1, 16, 16), bool))[:, :4]  # no tile positions: nothing clear to fill from
+    assert np.allclose(got, 0.0, atol=1e-5)

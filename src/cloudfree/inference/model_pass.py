@@ -28,7 +28,7 @@ import numpy as np
 from torch import nn
 
 from cloudfree.inference.automask import REMOVAL_DILATE_M
-from cloudfree.inference.background import write_background
+from cloudfree.inference.background import SceneBackground, scene_background
 from cloudfree.inference.cloud_tiles import SkipClearTiles, tiles_needing_model
 from cloudfree.inference.composite import (
     OUTPUT_DTYPES,
@@ -46,7 +46,6 @@ from cloudfree.inference.provenance import model_provenance, provenance_output
 from cloudfree.inference.runner import ChannelLayout, ModelRunner
 from cloudfree.inference.sources import InputSpec, input_info
 from cloudfree.inference.streaming import OutputSpec, SceneSummary, predict_scene
-from cloudfree.io.atomic import temp_sibling
 from cloudfree.io.geotiff import RADIOMETRY_TAG, RasterInfo, dn_offset_from_tags, infer_radiometry, open_info, read_mask
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.radiometry import Radiometry
@@ -164,12 +163,9 @@ class ModelPass:
         if config.uses_mask:
             inputs.append(InputSpec(Path(mask), kind="mask"))  # type: ignore[arg-type]
             layout.add("mask", 1)
-            background = self._background(inputs[0], inputs[-1], output)
-            if background is not None:
-                inputs.append(InputSpec(background, select=tuple(config.in_bands)))
-                layout.add("background", len(config.in_bands))
+        background = self._background(inputs[0], inputs[-1]) if config.uses_mask else None
         runner = ModelRunner(self.net, config, layout, device=self.device, steps=opt.steps, samples=opt.samples,
-                             seed=opt.seed, with_std=uncertainty is not None)  # fmt: skip
+                             seed=opt.seed, with_std=uncertainty is not None, background=background)  # fmt: skip
         offset = output_offset(radiometry, band_offsets(info, names, out_names, opt.dn_offset), dtype)
         how = "replace-all" if opt.replace_all else f"mask {mask_how}"
         run_tags = output_tags(
@@ -193,28 +189,20 @@ class ModelPass:
             )
         finalize = self._finalize(info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base)
         hooks = self._skip_clear(mask, info, primary, with_std=uncertainty is not None)
-        try:
-            summary = predict_scene(inputs, output, runner, out_descriptions=out_names, out_dtype=dtype,
-                                    tags=run_tags, tile=opt.tile, overlap=opt.overlap, batch_size=opt.batch_size,
-                                    finalize=finalize, extra_outputs=extras, progress=opt.progress,
-                                    desc=f"remove {src.name}", skip=hooks and hooks.skip,
-                                    fill=hooks and hooks.fill)  # fmt: skip
-        finally:
-            if "background" in layout.slices:
-                inputs[-1].path.unlink(missing_ok=True)
+        summary = predict_scene(inputs, output, runner, out_descriptions=out_names, out_dtype=dtype, tags=run_tags,
+                                tile=opt.tile, overlap=opt.overlap, batch_size=opt.batch_size, finalize=finalize,
+                                extra_outputs=extras, progress=opt.progress, desc=f"remove {src.name}",
+                                skip=hooks and hooks.skip, fill=hooks and hooks.fill)  # fmt: skip
         summary.extra["model_tiles"] = summary.tiles - summary.extra["skipped_tiles"]
         return summary
 
-    def _background(self, optical: InputSpec, mask: InputSpec, output: Path) -> Path | None:
-        """The scene-wide clear-sky background (:mod:`.background`) for models that read it, else None.
-
-        Written next to ``output`` under a temporary name (removed after the pass; a crashed
-        process's copy is removed by the next run's stale-temporary cleanup)."""
+    def _background(self, optical: InputSpec, mask: InputSpec) -> SceneBackground | None:
+        """The scene-wide clear-sky background (:mod:`.background`) for models that use it, else None."""
         if self.config.arguments.get("mask_encoding") != "opacity" or self.opt.replace_all:
             return None
         spec = InputSpec(optical.path, select=tuple(self.config.in_bands), bands=optical.bands,
                          dn_offset=optical.dn_offset)  # fmt: skip
-        return write_background(spec, mask, temp_sibling(output, "background"))
+        return scene_background(spec, mask)
 
     def _skip_clear(self, mask: Path | None, info: RasterInfo, primary: tuple[str, ...], *, with_std: bool):
         """Hooks that skip the model on tiles the composite cannot use (no cloud within ``feather`` px;

@@ -19,7 +19,9 @@ release's SAR normalisation; nodata as 0), the mask as 0/1 (1 = cloud or shadow)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +31,9 @@ from cloudfree.masks import CLEAR, THICK, mask_channel
 from cloudfree.models.prior_unet import background_prior, push_pull_fill
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.radiometry import clip_sar_db
+
+if TYPE_CHECKING:
+    from cloudfree.inference.background import SceneBackground
 
 GROUPS = ("optical", "sar", "mask", "prev_optical", "prev_sar")
 MULTI_TEMPORAL = ("prev_optical", "prev_sar")
@@ -97,6 +102,7 @@ class ModelRunner:
         samples: int | None = None,
         seed: int = 0,
         with_std: bool = False,
+        background: SceneBackground | None = None,
     ) -> None:
         self.model, self.config, self.layout, self.device = model, config, layout, torch.device(device)
         self.n_in = len(config.in_bands)
@@ -116,6 +122,7 @@ class ModelRunner:
             raise ValueError(f"model {config.name!r} needs inputs {missing} that were not given")
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.opacity = config.arguments.get("mask_encoding") == "opacity"
+        self.background = background
 
     def _optical(self, x: np.ndarray, valid: np.ndarray | None) -> np.ndarray:
         assert self.norm is not None
@@ -131,15 +138,19 @@ class ModelRunner:
         db = sar_to_db(x, group in self.layout.sar_linear)
         return np.nan_to_num(np.stack([self.sar_norm.apply(t) for t in db]), nan=0.0, posinf=0.0, neginf=0.0)
 
-    def assemble(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Normalised model input ``(N, C_model, T, T)`` float32 from stacked tiles ``x``."""
+    def assemble(self, x: np.ndarray, valid: np.ndarray, tiles: Sequence[Any] | None = None) -> np.ndarray:
+        """Normalised model input ``(N, C_model, T, T)`` float32 from stacked tiles ``x``.
+
+        ``tiles``: the engine's tiles (``row``, ``col`` of their top-left pixels), for the
+        scene-wide background; without them each tile's prior rests on its own clear pixels.
+        """
         s = self.layout.slices
         groups: dict[str, np.ndarray] = {}
         for g in self.order:
             if g == "optical":
                 groups[g] = self._optical(x[:, s["primary"]][:, : self.n_in], valid)
                 if self.opacity and "mask" in s:
-                    groups[g] = self._under_thick_cloud(groups[g], x, valid)
+                    groups[g] = self._under_thick_cloud(groups[g], x, valid, tiles)
             elif g == "prev_optical":
                 groups[g] = self._optical(x[:, s[g]], None)
             elif g in ("sar", "prev_sar"):
@@ -150,7 +161,9 @@ class ModelRunner:
             return groups[self.order[0]].astype(np.float32, copy=False)
         return np.concatenate([groups[g] for g in self.order], axis=1).astype(np.float32, copy=False)
 
-    def _under_thick_cloud(self, optical: np.ndarray, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def _under_thick_cloud(
+        self, optical: np.ndarray, x: np.ndarray, valid: np.ndarray, tiles: Sequence[Any] | None
+    ) -> np.ndarray:
         """Normalised optical input with the prior under thick cloud (``opacity`` releases).
 
         Over the scene-wide background (:mod:`.background`,
@@ -164,16 +177,18 @@ class ModelRunner:
             return optical
         clear = torch.from_numpy(((codes == CLEAR) & valid[:, None]).astype(np.float32))
         with torch.no_grad():
-            if "background" in s:
-                background = torch.from_numpy(self._optical(x[:, s["background"]], None))
+            if self.background is not None and tiles is not None:
+                size = x.shape[-1]
+                local = np.stack([self.background.tile(t.row, t.col, size) for t in tiles])
+                background = torch.from_numpy(self._optical(local, None))
                 prior = background_prior(torch.from_numpy(optical), clear, background).numpy()
             else:
                 prior = push_pull_fill(torch.from_numpy(optical), clear).numpy()
         return np.where(thick, prior, optical).astype(np.float32)
 
     @torch.no_grad()
-    def __call__(self, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        inp = torch.from_numpy(self.assemble(x, valid)).to(self.device)
+    def __call__(self, x: np.ndarray, valid: np.ndarray, tiles: Sequence[Any] | None = None) -> np.ndarray:
+        inp = torch.from_numpy(self.assemble(x, valid, tiles)).to(self.device)
         if self.config.kind == "diffusion":
             from cloudfree.models.diffusion import sample
 

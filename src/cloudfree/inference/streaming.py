@@ -94,6 +94,9 @@ def predict_scene(
             ``"valid": (N, n_rasters, S, S)``), DN as reflectance 0..1 when ``to_reflectance``, SAR
             in dB, masks as codes; ``S = tile + 2 * halo``. ``valid``: ``(N, S, S)`` bool, False
             where the first input is nodata. ``y``: ``(N, C_out, S, S)`` float32; the halo is cut off.
+            A ``predict`` that takes a keyword ``tiles`` also gets the batch's
+            :class:`~cloudfree.inference.grid.Tile` objects (``row``, ``col``: top-left image pixel
+            of the tile without its halo), for inputs it samples itself by position.
         out_descriptions: band descriptions of the main output.
         out_dtype, nodata, tags: main output dtype, nodata value (``AUTO``: NaN for floats, 0 for
             integers) and tags.
@@ -136,6 +139,7 @@ def predict_scene(
     auto_skip = all(o.nodata_value is not None for o in outputs)
     pass_inputs = finalize is not None and "inputs" in inspect.signature(finalize).parameters
     skip_tile = skip is not None and "tile" in inspect.signature(skip).parameters
+    predict_tiles = _takes_keyword(predict, "tiles")
     t_start, t_predict, skipped, any_valid = time.perf_counter(), 0.0, 0, False
 
     with ExitStack() as stack:
@@ -211,7 +215,11 @@ def predict_scene(
                 if run:
                     t0 = time.perf_counter()
                     xr, vr = (x, v) if len(run) == len(batch) else (x[run], v[run])  # no copy when all run
-                    y = np.asarray(predict(view(xr, slices, names, named, validity_channels, True), vr), np.float32)
+                    xv = view(xr, slices, names, named, validity_channels, True)
+                    if predict_tiles:
+                        y = np.asarray(predict(xv, vr, tiles=[batch[k] for k in run]), np.float32)
+                    else:
+                        y = np.asarray(predict(xv, vr), np.float32)
                     t_predict += time.perf_counter() - t0
                     if y.ndim != 4 or y.shape[0] != len(run) or y.shape[2:] != (side, side):
                         raise ValueError(f"predict returned {y.shape}, expected ({len(run)}, C, {side}, {side})")
@@ -257,6 +265,14 @@ def predict_scene(
 def _read_ahead(buffers: list[RowBuffer], end: int) -> list[Any]:
     """The rows of every input up to ``end`` not read yet (the reader stage's one call)."""
     return [buf.read_ahead(end) for buf in buffers]
+
+
+def _takes_keyword(fn: Any, name: str) -> bool:
+    """True when ``fn`` accepts the keyword ``name`` (callables whose signature cannot be read: False)."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _blocksize(grid: TileGrid) -> int:
