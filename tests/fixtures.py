@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
@@ -32,3 +33,24 @@ def make_raster(
         valid=np.ones((height, width), bool),
         radiometry=radiometry,
     )
+
+
+def write_geotiff(path, data: np.ndarray, descriptions=None, tags=None, nodata=None, crs="EPSG:32633"):
+    """Write ``data`` ``(bands, h, w)`` as a GeoTIFF on a 10 m UTM grid; returns ``path``."""
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": str(data.dtype),
+        "crs": crs,
+        "transform": Affine(10, 0, 500000, 0, -10, 5100000),
+        "nodata": nodata,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        if descriptions:
+            dst.descriptions = descriptions
+        if tags:
+            dst.update_tags(**tags)
+    return path

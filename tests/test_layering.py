@@ -15,16 +15,22 @@ def run(src: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(CHECKER), str(src)], capture_output=True, text=True, check=False)
 
 
+def copy_package(tmp_path):
+    """A copy of ``src/cloudfree`` (no caches, no weights) under ``tmp_path / "src"``, to plant imports in."""
+    src = tmp_path / "src"
+    shutil.copytree(
+        ROOT / "src" / "cloudfree", src / "cloudfree", ignore=shutil.ignore_patterns("__pycache__", "*.safetensors")
+    )
+    return src
+
+
 def test_the_package_keeps_its_layers():
     result = run(ROOT / "src")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_an_upward_import_fails_the_check(tmp_path):
-    src = tmp_path / "src"
-    shutil.copytree(
-        ROOT / "src" / "cloudfree", src / "cloudfree", ignore=shutil.ignore_patterns("__pycache__", "*.safetensors")
-    )
+    src = copy_package(tmp_path)
     (src / "cloudfree" / "io" / "sneaky.py").write_text(
         "def f():\n    from cloudfree.inference.streaming import predict_scene  # lazy, still counted\n"
         "    return predict_scene\n"
@@ -37,10 +43,7 @@ def test_an_upward_import_fails_the_check(tmp_path):
 
 
 def test_relative_and_package_imports_resolve(tmp_path):
-    src = tmp_path / "src"
-    shutil.copytree(
-        ROOT / "src" / "cloudfree", src / "cloudfree", ignore=shutil.ignore_patterns("__pycache__", "*.safetensors")
-    )
+    src = copy_package(tmp_path)
     (src / "cloudfree" / "data" / "sneaky.py").write_text(
         "from ..evaluation import report\nfrom cloudfree import demo\n"
     )

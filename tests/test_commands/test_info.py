@@ -6,10 +6,9 @@ import sys
 
 import numpy as np
 import pytest
-import rasterio
-from affine import Affine
 
 from cloudfree.cli import main
+from tests.fixtures import write_geotiff
 from tests.test_io.test_safe import ALL_OFFSETS, make_safe, zip_safe
 
 MADAGASCAR = "madagascar_cloudy_l1c"
@@ -18,22 +17,6 @@ MADAGASCAR = "madagascar_cloudy_l1c"
 def _json(capsys, *argv: str) -> dict:
     assert main(["info", *map(str, argv), "--json"]) == 0
     return json.loads(capsys.readouterr().out)
-
-
-def _write(path, data: np.ndarray, descriptions=None) -> None:
-    profile = {
-        "driver": "GTiff",
-        "width": data.shape[2],
-        "height": data.shape[1],
-        "count": data.shape[0],
-        "dtype": str(data.dtype),
-        "crs": "EPSG:32633",
-        "transform": Affine(10, 0, 500000, 0, -10, 5100000),
-    }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        if descriptions:
-            dst.descriptions = descriptions
 
 
 def test_madagascar_with_mask_text_and_json(shared_data, capsys):
@@ -89,7 +72,7 @@ def test_safe_zip_reports_offsets_and_baseline(tmp_path, capsys):
 
 def test_file_without_band_names_needs_bands(tmp_path, capsys):
     path = tmp_path / "unnamed.tif"
-    _write(path, np.full((4, 8, 8), 1200, np.uint16))
+    write_geotiff(path, np.full((4, 8, 8), 1200, np.uint16))
     assert main(["info", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unnamed.tif" in err and "--bands" in err
@@ -103,7 +86,7 @@ def test_bad_inputs_exit_2_with_one_line(shared_data, tmp_path, capsys):
     truncated.write_bytes(b"II*\x00garbage")
     probability = shared_data / MADAGASCAR / "s2cloudless_probability.tif"
     small_mask = tmp_path / "small_mask.tif"
-    _write(small_mask, np.zeros((1, 8, 8), np.uint8), ("mask",))
+    write_geotiff(small_mask, np.zeros((1, 8, 8), np.uint8), ("mask",))
     cases = [
         ([str(tmp_path / "missing.tif")], "does not exist"),
         ([str(truncated)], "truncated.tif"),

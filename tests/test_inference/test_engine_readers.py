@@ -21,6 +21,11 @@ def first_band(x, valid):
     return x[:, :1]
 
 
+def first_band_scene(src, out, *, tile: int, overlap: int, band: str = "B02"):
+    """The engine over ``src`` with the first input band as the model; its summary."""
+    return predict_scene(src, out, first_band, out_descriptions=[band], tile=tile, overlap=overlap, progress=False)
+
+
 def check_cog(path, crs_epsg, transform, descriptions):
     with rasterio.open(path) as ds:
         assert ds.crs.to_epsg() == crs_epsg and ds.transform.almost_equals(transform)
@@ -30,36 +35,18 @@ def check_cog(path, crs_epsg, transform, descriptions):
 
 def test_safe_zip_band_folder_and_sen12mscr_through_the_engine(tmp_path):
     archive = zip_safe(make_safe(tmp_path / "src", offsets=ALL_OFFSETS), tmp_path / f"{L1C}.zip")
-    summary = predict_scene(
-        InputSpec(archive, select="rgbn"),
-        tmp_path / "safe.tif",
-        first_band,
-        out_descriptions=["B02"],
-        tile=32,
-        overlap=8,
-        progress=False,
-    )
+    summary = first_band_scene(InputSpec(archive, select="rgbn"), tmp_path / "safe.tif", tile=32, overlap=8)
     check_cog(tmp_path / "safe.tif", 32633, Affine(10, 0, 300000, 0, -10, 5400000), ["B02"])
     out = read_raster(tmp_path / "safe.tif", "B02")
     assert out.data.mean() == pytest.approx((1000 + 100 + 59 - 1000) / 10000, abs=1e-5)  # B02 DN, offset -1000
     assert summary.extra["rows_read"] == {"input0": 60}
 
     folder = band_folder(tmp_path / "S2A_MSIL2A_20170613T101031_87_48")
-    predict_scene(
-        folder, tmp_path / "bands.tif", first_band, out_descriptions=["B02"], tile=16, overlap=4, progress=False
-    )
+    first_band_scene(folder, tmp_path / "bands.tif", tile=16, overlap=4)
     check_cog(tmp_path / "bands.tif", 32633, Affine(10, 0, 500000, 0, -10, 5100000), ["B02"])
 
     s12 = write(tmp_path / "ROIs1868_summer_s2_cloudy_19_p30.tif", np.full((13, 24, 24), 900, np.uint16))
-    predict_scene(
-        InputSpec(s12, select="rgbn", bands="l1c13"),
-        tmp_path / "s12.tif",
-        first_band,
-        out_descriptions=["B02"],
-        tile=16,
-        overlap=4,
-        progress=False,
-    )
+    first_band_scene(InputSpec(s12, select="rgbn", bands="l1c13"), tmp_path / "s12.tif", tile=16, overlap=4)
     assert read_raster(tmp_path / "s12.tif", "B02").data.max() == pytest.approx(0.09)
 
 
@@ -67,18 +54,10 @@ def test_real_sen12mscr_and_bigearthnet(shared_data, tmp_path):
     patch = shared_data / "sen12mscr_sample" / "ROIs1868_summer_s2_cloudy_19_p30.tif"
     with rasterio.open(patch) as ds:
         crs, transform = ds.crs, ds.transform
-    predict_scene(
-        InputSpec(patch, select="rgbn", bands="l1c13"),
-        tmp_path / "a.tif",
-        first_band,
-        out_descriptions=["B02"],
-        tile=128,
-        overlap=16,
-        progress=False,
-    )
+    first_band_scene(InputSpec(patch, select="rgbn", bands="l1c13"), tmp_path / "a.tif", tile=128, overlap=16)
     check_cog(tmp_path / "a.tif", crs.to_epsg(), transform, ["B02"])
     ben = shared_data / "bigearthnet_examples" / "BigEarthNet-S2-Example" / "S2A_MSIL2A_20170613T101031_87_48"
-    predict_scene(ben, tmp_path / "b.tif", first_band, out_descriptions=["B01"], tile=64, overlap=8, progress=False)
+    first_band_scene(ben, tmp_path / "b.tif", tile=64, overlap=8, band="B01")
     out = read_raster(tmp_path / "b.tif", "B01")
     assert out.shape == (1, 120, 120) and out.crs is not None and out.valid.all()
 
@@ -176,15 +155,7 @@ def test_all_nodata_input_is_refused_and_nothing_written(tmp_path):
     data = np.zeros((4, 40, 40), np.uint16)
     write(tmp_path / "empty.tif", data, ("B02", "B03", "B04", "B08"), nodata=0)
     with pytest.raises(RasterReadError, match=r"empty\.tif: every pixel is nodata"):
-        predict_scene(
-            tmp_path / "empty.tif",
-            tmp_path / "out.tif",
-            first_band,
-            out_descriptions=["B02"],
-            tile=16,
-            overlap=4,
-            progress=False,
-        )
+        first_band_scene(tmp_path / "empty.tif", tmp_path / "out.tif", tile=16, overlap=4)
     assert not (tmp_path / "out.tif").exists() and list(tmp_path.iterdir()) == [tmp_path / "empty.tif"]
 
 

@@ -15,27 +15,8 @@ from cloudfree.errors import CloudfreeError, RasterReadError
 from cloudfree.io.open import READERS, detect_layout, is_product, open_raster, open_source
 from cloudfree.io.warp import Grid
 from cloudfree.radiometry import Radiometry, RadiometryError
+from tests.fixtures import write_geotiff as write
 from tests.test_io.test_safe import ALL_OFFSETS, L2A, make_safe, zip_safe
-
-
-def write(path, data: np.ndarray, descriptions=None, tags=None, nodata=None, crs="EPSG:32633"):
-    profile = {
-        "driver": "GTiff",
-        "width": data.shape[2],
-        "height": data.shape[1],
-        "count": data.shape[0],
-        "dtype": str(data.dtype),
-        "crs": crs,
-        "transform": Affine(10, 0, 500000, 0, -10, 5100000),
-        "nodata": nodata,
-    }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-        if descriptions:
-            dst.descriptions = descriptions
-        if tags:
-            dst.update_tags(**tags)
-    return path
 
 
 def band_folder(root, bands=("B02", "B03", "B04", "B08", "B11")):
