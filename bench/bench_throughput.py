@@ -99,17 +99,14 @@ def generate_mask(path: Path, size: int, cloud: float = 0.3, rows: int = 512) ->
 def child(case: str, scene: str, mask: str, out: str, release: str) -> None:
     """Run one case and print ``{"seconds", "setup_seconds", "peak_rss_mb"}`` as JSON (the measured process).
 
-    ``setup_seconds`` (imports, the model registry) is kept out of ``seconds``: it does not grow
+    ``setup_seconds`` (imports) is kept out of ``seconds``: it does not grow
     with the scene, and a batch pays it once per worker process.
     """
     t0 = time.perf_counter()
     import rasterio
 
     if case in MODEL_CASES:
-        from cloudfree.inference.removal import remove
-        from cloudfree.models import registry
-
-        registry()  # imports every architecture (diffusers, torch._dynamo ...)
+        from cloudfree.inference.removal import remove  # what a `cloudfree remove` process imports (torch ...)
     setup = time.perf_counter() - t0
     t0 = time.perf_counter()
     if case == "read":

@@ -7,6 +7,7 @@ import pytest
 
 from cloudfree.inference.blend import StripAccumulator, ramp, tile_weights
 from cloudfree.inference.grid import TileGrid, axis_starts, pad_to_tile
+from cloudfree.inference.strips import pad, pad_index
 
 
 def test_axis_starts_snap_last_tile_to_the_edge():
@@ -71,3 +72,18 @@ def test_strip_accumulator_normalises_and_slides():
     assert acc.top == 4
     with pytest.raises(ValueError, match="does not fit"):
         acc.add(a, np.ones((4, 5)), 0, 0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 40])
+@pytest.mark.parametrize(("before", "after"), [(0, 0), (0, 5), (3, 0), (9, 31), (60, 2)])
+def test_pad_index_gathers_exactly_what_pad_writes(n, before, after):
+    """The engine pads each batch's columns by index; that must equal padding the whole strip."""
+    data = np.random.default_rng(n).random((2, 3, n), np.float32)
+    edge = min(data.shape[-2:]) < 2
+    expected = pad(data, 0, 0, before, after)
+    idx = pad_index(n, before, after, edge)
+    if idx is None:
+        assert before == after == 0
+        return
+    np.testing.assert_array_equal(data[..., idx], expected)
+    np.testing.assert_array_equal(data[..., idx[5:9]], expected[..., 5:9])  # any part of the padded axis

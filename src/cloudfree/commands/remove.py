@@ -102,7 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "thin edges the mask misses are filled too (40; 0: off)")  # fmt: skip
     g.add_argument("--tile", type=int, default=256, help="tile size in pixels (256)")
     g.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (32)")
-    g.add_argument("--batch-size", type=int, default=8, help="tiles per forward pass (8)")
+    g.add_argument("--batch-size", type=int, help="tiles per forward pass (default: 2 on CPU, 8 on a GPU)")
     g.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     g.add_argument("--steps", type=int, help="diffusion sampling steps (default: the release's, else 20)")
     g.add_argument("--samples", type=int, help="diffusion samples per tile, averaged (default: the release's, else 1)")

@@ -21,15 +21,19 @@ masked block mean over a streamed multi-format input, hence the few lines of num
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
+import rasterio
 import torch
 from rasterio.windows import Window
 
 from cloudfree.inference.sources import InputSpec, Source, as_float
+from cloudfree.inference.streaming import CACHE_BYTES
 from cloudfree.masks import CLEAR
 from cloudfree.models.prior_unet import push_pull_fill
+from cloudfree.radiometry import QUANTIFICATION, Radiometry
 
 BLOCK = 16  # px of the scene per background pixel (160 m at 10 m)
 STRIP_BLOCKS = 16  # block rows read at a time
@@ -49,11 +53,17 @@ class SceneBackground:
         """``(bands, size, size)`` float32 over scene pixels ``[row, row + size) x [col, col + size)``.
 
         Bilinear between block centres; outside the scene (padded tiles) the nearest edge value.
+        Separable: the few coarse rows the tile touches are interpolated along columns first, then
+        along rows (the same products and sums per pixel as interpolating the four corners).
         """
-        rows, cols = _axis(row, size, self.block, self.data.shape[1]), _axis(col, size, self.block, self.data.shape[2])
-        (r0, r1, fr), (c0, c1, fc) = rows, cols
-        top = self.data[:, r0][:, :, c0] * (1 - fc) + self.data[:, r0][:, :, c1] * fc
-        bottom = self.data[:, r1][:, :, c0] * (1 - fc) + self.data[:, r1][:, :, c1] * fc
+        (r0, r1, fr), (c0, c1, fc) = (
+            _axis(row, size, self.block, self.data.shape[1]),
+            _axis(col, size, self.block, self.data.shape[2]),
+        )
+        lo, hi = int(r0[0]), int(r1[-1]) + 1
+        coarse = self.data[:, lo:hi]  # (bands, coarse rows touched, coarse width)
+        across = coarse[:, :, c0] * (1 - fc) + coarse[:, :, c1] * fc  # (bands, coarse rows, size)
+        top, bottom = across[:, r0 - lo], across[:, r1 - lo]
         return (top * (1 - fr)[:, None] + bottom * fr[:, None]).astype(np.float32)
 
 
@@ -66,16 +76,23 @@ def _axis(start: int, size: int, block: int, n: int) -> tuple[np.ndarray, np.nda
 
 
 def scene_background(optical: InputSpec, mask: InputSpec, block: int = BLOCK) -> SceneBackground | None:
-    """The clear-sky background of ``optical`` under ``mask`` (class codes); None when nothing is clear."""
-    src = Source(optical)
-    try:
-        codes = Source(mask, grid=src.grid)
+    """The clear-sky background of ``optical`` under ``mask`` (class codes); None when nothing is clear.
+
+    Read with the engine's GDAL block cache (GDAL's default, 5 % of RAM, would fill with the whole
+    scene) and GDAL's multi-threaded block decoding (``GDAL_NUM_THREADS``, default all CPUs: nothing
+    else runs during this pass).
+    """
+    threads = os.environ.get("GDAL_NUM_THREADS", "ALL_CPUS")
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=threads):
+        src = Source(optical)
         try:
-            sums, weights, bands = _block_sums(src, codes, block)
+            codes = Source(mask, grid=src.grid)
+            try:
+                sums, weights, bands = _block_sums(src, codes, block)
+            finally:
+                codes.close()
         finally:
-            codes.close()
-    finally:
-        src.close()
+            src.close()
     if not (weights > 0).any():
         return None
     coarse = np.where(weights > 0, sums / np.maximum(weights, 1e-12), 0.0).astype(np.float32)
@@ -86,27 +103,41 @@ def scene_background(optical: InputSpec, mask: InputSpec, block: int = BLOCK) ->
 
 
 def _block_sums(src: Source, codes: Source, block: int) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Per block: sum of clear reflectance ``(bands, bh, bw)`` and count of clear pixels ``(bh, bw)``."""
+    """Per block: sum of clear reflectance ``(bands, bh, bw)`` and count of clear pixels ``(bh, bw)``.
+
+    DN inputs are summed as integers and converted once per block (reflectance is linear in DN, so
+    the block mean is ``(mean DN + offset) / 10000``); partial blocks at the right and bottom edges
+    are summed by ``np.add.reduceat`` without padding.
+    """
     height, width = src.grid.height, src.grid.width
     bh, bw = -(-height // block), -(-width // block)
     sums: np.ndarray | None = None
     weights = np.zeros((bh, bw), np.float64)
     bands: tuple[str, ...] = ()
     step = block * STRIP_BLOCKS
+    col_starts = np.arange(0, width, block)
+    offset: np.ndarray | None = None
     for top in range(0, height, step):
         rows = min(step, height - top)
         window = Window(0, top, width, rows)
         raster = src.read(window)
-        refl = as_float(raster, True)
-        clear = raster.valid & (codes.read(window).data[0] == CLEAR) & np.isfinite(refl).all(axis=0)
+        clear = raster.valid & (codes.read(window).data[0] == CLEAR)
+        if raster.radiometry is Radiometry.DN and np.issubdtype(raster.data.dtype, np.integer):
+            values, dtype = np.where(clear, raster.data, 0), np.int64  # DN; the offset is added per block below
+            offset = np.asarray(raster.dn_offset, np.float64)
+        else:
+            refl = as_float(raster, True)
+            clear &= np.isfinite(refl).all(axis=0)
+            values, dtype = np.where(clear, refl, np.float32(0.0)), np.float64
         if sums is None:
             bands = raster.bands
-            sums = np.zeros((refl.shape[0], bh, bw), np.float64)
-        pad_r, pad_c = (-rows) % block, (-width) % block
-        w = np.pad(clear.astype(np.float64), ((0, pad_r), (0, pad_c)))
-        x = np.pad(np.where(clear, refl, np.float32(0.0)), ((0, 0), (0, pad_r), (0, pad_c)))
-        r0, nr = top // block, (rows + pad_r) // block
-        weights[r0 : r0 + nr] += w.reshape(nr, block, bw, block).sum(axis=(1, 3))
-        sums[:, r0 : r0 + nr] += x.reshape(x.shape[0], nr, block, bw, block).sum(axis=(2, 4), dtype=np.float64)
+            sums = np.zeros((values.shape[0], bh, bw), np.float64)
+        r0, row_starts = top // block, np.arange(0, rows, block)
+        n = np.add.reduceat(np.add.reduceat(clear, col_starts, axis=1, dtype=np.int64), row_starts, axis=0)
+        part = np.add.reduceat(np.add.reduceat(values, col_starts, axis=2, dtype=dtype), row_starts, axis=1)
+        weights[r0 : r0 + len(row_starts)] += n
+        sums[:, r0 : r0 + len(row_starts)] += part
     assert sums is not None
+    if offset is not None:  # sum of reflectance = (sum of DN + n * offset) / 10000
+        sums = (sums + weights[None] * offset[:, None, None]) / QUANTIFICATION
     return sums, weights, bands

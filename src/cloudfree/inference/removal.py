@@ -58,7 +58,7 @@ def remove(
     keep_bands: bool = False,
     tile: int = 256,
     overlap: int = 32,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device: str | None = None,
     dtype: str | None = None,
     steps: int | None = None,
@@ -96,7 +96,8 @@ def remove(
             file's grid; computed with the auto mask when not given) for the temporal fill.
         replace_all: output the estimate everywhere instead of only under the mask.
         keep_bands: carry the input's bands that the model does not produce through unchanged.
-        tile, overlap, batch_size: streaming tiles (pixels) and tiles per forward pass.
+        tile, overlap, batch_size: streaming tiles (pixels) and tiles per forward pass (default: 2 on
+            CPU, 8 on a GPU).
         device: ``cpu`` or ``cuda`` (default: cuda when available).
         dtype: ``uint16`` (DN with the input's DN offset) or ``float32`` (reflectance); default:
             uint16 for DN inputs, float32 for reflectance inputs.

@@ -41,10 +41,10 @@ from cloudfree.errors import RasterReadError
 from cloudfree.inference.blend import StripAccumulator, tile_weights
 from cloudfree.inference.grid import TileGrid
 from cloudfree.inference.outputs import AUTO, OutputSpec, SceneSummary, cast_output, masked_output, split_outputs
-from cloudfree.inference.sources import InputLike, InputSpec, Source, as_named, as_specs
+from cloudfree.inference.sources import MASK, InputLike, InputSpec, Source, as_named, as_specs
 from cloudfree.inference.stacking import stack_strip, view
 from cloudfree.inference.stages import Stage
-from cloudfree.inference.strips import RowBuffer, pad
+from cloudfree.inference.strips import RowBuffer, cut, pad_index
 from cloudfree.io.writer import WindowedCOGWriter
 
 __all__ = ["AUTO", "InputSpec", "OutputSpec", "SceneSummary", "cast_output", "predict_scene"]
@@ -193,16 +193,23 @@ def predict_scene(
             if i + 1 < len(ends):
                 reader.submit(_read_ahead, buffers, ends[i + 1])
             strip = [b.rows(lo, hi) for b in buffers]
-            x_strip, v_strip, slices = stack_strip(sources, strip, to_reflectance, validity_channels)
-            any_valid = any_valid or bool(v_strip[r0 - lo : r0 - lo + th].any())
+            first_valid = next(r.valid for s, r in zip(sources, strip, strict=True) if s.spec.kind != MASK)
+            any_valid = any_valid or bool(first_valid[r0 - lo : r0 - lo + th].any())
+            # the strip padded (halo, scenes smaller than a tile) by index, never as a whole: each batch
+            # stacks only the columns its tiles cover, straight from the rows read (no full-width float copy)
             pads = (halo - (r0 - lo), halo - (hi - r0 - th) + tile - th, halo, halo + tile - grid.tile_width)
-            x_strip, v_strip = pad(x_strip, *pads), pad(v_strip, *pads)
+            edge = min(hi - lo, width) < 2
+            rows_at, cols_at = pad_index(hi - lo, *pads[:2], edge), pad_index(width, *pads[2:], edge)
             tiles = grid.tile_row(i)
             per_call = math.ceil(len(tiles) / math.ceil(len(tiles) / batch_size))  # even batches, <= batch_size
             for b in range(0, len(tiles), per_call):
                 batch = tiles[b : b + per_call]
-                x = np.stack([x_strip[:, :, t.col : t.col + side] for t in batch])
-                v = np.stack([v_strip[:, t.col : t.col + side] for t in batch])
+                c0, c1 = batch[0].col, batch[-1].col + side  # padded columns of the batch
+                cols = slice(c0, c1) if cols_at is None else cols_at[c0:c1]
+                parts = [cut(r, rows_at, cols) for r in strip]
+                x_cols, v_cols, slices = stack_strip(sources, parts, to_reflectance, validity_channels)
+                x = np.stack([x_cols[:, :, t.col - c0 : t.col - c0 + side] for t in batch])
+                v = np.stack([v_cols[:, t.col - c0 : t.col - c0 + side] for t in batch])
                 core = v[:, halo : halo + tile, halo : halo + tile]
                 todo = [not (auto_skip and acc is not None and not core[k].any()) for k in range(len(batch))]
                 ys: list[np.ndarray | None] = [None] * len(batch)
@@ -236,7 +243,7 @@ def predict_scene(
                     if key not in weights_cache:
                         weights_cache[key] = tile_weights(
                             t.height, t.width, overlap, top=t.top, bottom=t.bottom, left=t.left, right=t.right
-                        )
+                        ).astype(np.float32)
                     acc.add(yt[:, : t.height, : t.width], weights_cache[key], t.row, t.col)
                 bar.update(len(batch))
             ready = grid.rows_final_after(i)
@@ -255,7 +262,7 @@ def predict_scene(
             next_lo = max(0, grid.row_starts[i + 1] - halo) if i + 1 < len(grid.row_starts) else height
             for buf in buffers:
                 buf.drop_before(min(next_lo, written))
-            del strip, x_strip, v_strip  # not held while the next strip is read
+            del strip, parts, x_cols, v_cols  # not held while the next strip is read
         acc = blended = rasters = None  # freed before the writers close (GDAL's COG copy then needs memory)
     seconds = time.perf_counter() - t_start
     extra = {"skipped_tiles": skipped, "rows_read": {n: b.rows_read for n, b in zip(names, buffers, strict=True)}}

@@ -98,3 +98,27 @@ def pad(data: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.nd
     widths = [(0, 0)] * (data.ndim - 2) + [(top, bottom), (left, right)]
     h, w = data.shape[-2:]
     return np.pad(data, widths, mode="edge" if min(h, w) < 2 else "reflect")
+
+
+def pad_index(n: int, before: int, after: int, edge: bool) -> np.ndarray | None:
+    """Source positions ``(before + n + after,)`` of an axis of ``n`` pixels padded as :func:`pad` does
+    (``edge``: repeat the end pixels; else reflect, repeated for pads wider than the axis, exactly
+    numpy's ``mode="reflect"``), or None when nothing is padded. ``data[..., pad_index(...)]`` then
+    equals ``pad(data, ...)`` along that axis, for any part of the padded axis, without padding the rest."""
+    if not (before or after):
+        return None
+    i = np.arange(-before, n + after)
+    if edge or n == 1:
+        return np.clip(i, 0, n - 1)
+    period = 2 * (n - 1)
+    i = np.mod(i, period)
+    return np.where(i >= n, period - i, i)
+
+
+def cut(raster: Raster, rows: np.ndarray | None, cols: slice | np.ndarray) -> Raster:
+    """``raster``'s data and validity at padded ``rows`` (None: all, unpadded) and ``cols`` (a slice
+    of the unpadded columns: views, no copy; positions from :func:`pad_index`: a copy). The transform
+    is left as it is: the result feeds channel stacking only."""
+    data = raster.data if rows is None else raster.data[:, rows]
+    valid = raster.valid if rows is None else raster.valid[rows]
+    return replace(raster, data=data[:, :, cols], valid=valid[:, cols])

@@ -65,7 +65,7 @@ def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6) -> t
     unchanged; a tile with no known pixel at all comes back as zeros (mid-range in -1..1 units).
     """
     xs, ws, sizes = [], [], []
-    cur_x, cur_w = x * known, known.clamp(0.0, 1.0)
+    cur_w = known.clamp(0.0, 1.0)
     cur_x = torch.where(cur_w > 0, x, torch.zeros_like(x))
     while True:
         xs.append(cur_x)
@@ -75,8 +75,10 @@ def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6) -> t
         if h <= 1 and w <= 1:
             break
         pad = (0, w % 2, 0, h % 2)
-        sx = F.avg_pool2d(F.pad(cur_x * cur_w, pad), 2) * 4.0
-        sw = F.avg_pool2d(F.pad(cur_w, pad), 2) * 4.0
+        weighted = cur_x * cur_w
+        if any(pad):  # odd sizes only: padding copies the level
+            weighted, cur_w = F.pad(weighted, pad), F.pad(cur_w, pad)
+        sx, sw = _sum2x2(weighted), _sum2x2(cur_w)
         cur_x = sx / sw.clamp_min(eps)
         cur_w = sw.clamp(max=1.0)
     out = xs[-1]
@@ -87,6 +89,12 @@ def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6) -> t
             up = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
         out = ws[level] * xs[level] + (1.0 - ws[level]) * up
     return out
+
+
+def _sum2x2(x: torch.Tensor) -> torch.Tensor:
+    """Sums over 2x2 blocks of ``(N, C, H, W)`` (H, W even): strided adds, several times faster on CPU than
+    ``avg_pool2d(x, 2) * 4`` (equal up to float rounding)."""
+    return (x[..., ::2, ::2] + x[..., ::2, 1::2]) + (x[..., 1::2, ::2] + x[..., 1::2, 1::2])
 
 
 def background_prior(x: torch.Tensor, clear: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
@@ -213,7 +221,7 @@ class PriorResidualUNet(nn.Module):
         stacked = torch.cat([filled, visible, channel], 1)
         feats = [self.stem(stacked)]
         for block in self.down:
-            feats.append(block(F.avg_pool2d(feats[-1], 2)))
+            feats.append(block(_sum2x2(feats[-1]) * 0.25))
         y = feats[-1]
         for block, skip in zip(self.up, reversed(feats[:-1]), strict=True):
             y = block(y, skip)
