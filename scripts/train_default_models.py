@@ -10,6 +10,8 @@ float16 release (``model.safetensors`` + ``config.json``), evaluated on the held
     python scripts/train_default_models.py --only rgbn --minutes 30 --device cuda
     python scripts/train_default_models.py --skip-training      # re-evaluate and re-package only
     python scripts/train_default_models.py --only rgbn --minutes 60 --init-from runs/init/rgbn.ckpt
+    python scripts/train_default_models.py --only l1c13 --minutes 80 --init-from runs/init/l1c13-3.ckpt \
+        --set optim.lr=1.5e-4 --set optim.n_epochs=30 --set optim.n_epochs_decay=120
 
 ``--init-from`` starts from the weights of an earlier checkpoint (loaded with ``weights_only=True``;
 a warm start, not a resume: the optimiser, schedule and epoch count start afresh).
@@ -30,8 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"mask": 10.0, "rgbn": 40.0, "l1c13": 40.0}  # name -> default training minutes
 
 
-def train_one(name: str, minutes: float, device: str, threads: int, init_from: Path | None = None) -> Path:
-    """Train ``configs/default_<name>.yaml`` for ``minutes``; returns the last checkpoint."""
+def train_one(
+    name: str, minutes: float, device: str, threads: int, init_from: Path | None = None, extra: list[str] | None = None
+) -> Path:
+    """Train ``configs/default_<name>.yaml`` for ``minutes`` (``extra``: more KEY=VALUE overrides); returns the last
+    checkpoint."""
     import torch
 
     from cloudfree.training.config import load_config
@@ -46,6 +51,7 @@ def train_one(name: str, minutes: float, device: str, threads: int, init_from: P
     overrides = [
         f"trainer.max_time=00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}",
         f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
+        *(extra or []),
     ]
     config = load_config(ROOT / "configs" / f"default_{name}.yaml", overrides)
     run = build_run(config)
@@ -61,7 +67,8 @@ def train_one(name: str, minutes: float, device: str, threads: int, init_from: P
     steps = int(ckpt.get("global_step", 0))
     samples = steps * int(config["data"].get("batch_size", 1))
     record = {"minutes": minutes, "steps": steps, "samples": samples, "samples_per_s": samples / (minutes * 60),
-              "threads": threads, "init_from": str(init_from) if init_from else None}  # fmt: skip
+              "threads": threads, "init_from": str(init_from) if init_from else None,
+              "overrides": list(extra or [])}  # fmt: skip
     (ROOT / "runs" / f"default_{name}" / "training.json").write_text(json.dumps(record, indent=2))
     return last
 
@@ -111,6 +118,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for training")
     parser.add_argument("--seeds", type=int, default=3, help="cloud simulations per held-out scene")
     parser.add_argument("--init-from", type=Path, help="warm start from this checkpoint's weights (one model)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for training, e.g. optim.lr=1.5e-4 (repeatable)")  # fmt: skip
     parser.add_argument("--skip-training", action="store_true", help="package the existing runs/ checkpoints")
     parser.add_argument("--skip-packaging", action="store_true", help="train only")
     args = parser.parse_args()
@@ -122,7 +131,7 @@ def main() -> int:
         parser.error("--init-from needs exactly one model (--only NAME)")
     for name in names:
         if not args.skip_training:
-            train_one(name, args.minutes or MODELS[name], args.device, args.threads, args.init_from)
+            train_one(name, args.minutes or MODELS[name], args.device, args.threads, args.init_from, args.overrides)
         if not args.skip_packaging:
             package_one(name, args.device, args.seeds)
     return 0
