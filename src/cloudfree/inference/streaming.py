@@ -45,6 +45,7 @@ from cloudfree.inference.sources import MASK, InputLike, InputSpec, Source, as_n
 from cloudfree.inference.stacking import stack_strip, view
 from cloudfree.inference.stages import Stage
 from cloudfree.inference.strips import RowBuffer, cut, pad_index
+from cloudfree.io.memory import release_free_memory
 from cloudfree.io.writer import WindowedCOGWriter
 
 __all__ = ["AUTO", "InputSpec", "OutputSpec", "SceneSummary", "cast_output", "predict_scene"]
@@ -258,6 +259,7 @@ def predict_scene(
                 blended = acc.take(ready - written)
                 finisher.submit(_write_window, blended, window, rasters, names[0], writers, outputs, finalize,
                                 pass_inputs)  # fmt: skip
+                blended = rasters = None  # the writer holds them now; freed as soon as it is done
                 written = ready
             next_lo = max(0, grid.row_starts[i + 1] - halo) if i + 1 < len(grid.row_starts) else height
             for buf in buffers:
@@ -309,3 +311,5 @@ def _write_window(
     invalid = ~raster.valid
     for arr, out, writer in zip(arrays, outputs, writers, strict=True):
         writer.write(masked_output(arr, out, invalid), window)
+    del arrays, blended, rasters, raster
+    release_free_memory()  # this window's arrays are freed: give their pages back (see cloudfree.io.memory)

@@ -29,6 +29,7 @@ from rasterio.windows import Window
 from cloudfree import __version__
 from cloudfree.io.atomic import temp_sibling
 from cloudfree.io.geotiff import finalize_cog
+from cloudfree.io.memory import release_free_memory
 
 
 @functools.cache
@@ -132,6 +133,7 @@ class WindowedCOGWriter:
             self._dst.close()
             if exc_type is None:
                 if self.cog:
+                    release_free_memory()  # the pass's freed arrays, before GDAL's COG copy needs memory
                     finalize_cog(self._tmp, self.path)
                 else:
                     os.replace(self._tmp, self.path)
