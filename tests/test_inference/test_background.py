@@ -12,6 +12,7 @@ from cloudfree.inference.model_pass import ModelPass
 from cloudfree.inference.removal import remove
 from cloudfree.inference.sources import InputSpec
 from cloudfree.io import read_raster, write_mask, write_raster
+from cloudfree.radiometry import Radiometry
 from tests.fixtures import make_raster
 from tests.test_inference.releases import save
 
@@ -88,3 +89,35 @@ def test_a_scene_without_crs_gets_a_background_too(tmp_path):
     write_mask(codes, scene, tmp_path / "mask.tif", cog=False)
     bg = scene_background(InputSpec(tmp_path / "scene.tif"), InputSpec(tmp_path / "mask.tif", kind="mask"))
     assert bg is not None and bg.data.shape == (4, 4, 4)
+
+
+@pytest.mark.parametrize("offset", [0.0, -1000.0])
+def test_dn_scenes_give_the_background_of_their_reflectance(tmp_path, offset):
+    """DN are summed as integers (offset added per block); the result equals summing reflectance."""
+    dn = make_raster(70, 83, seed=3, radiometry=Radiometry.DN)  # partial blocks at the right and bottom
+    dn = replace(dn, data=dn.data + np.uint16(1000), dn_offset=np.full(4, offset, np.float32))
+    dn.valid[:5, :7] = False
+    dn.data[:, :5, :7] = 0
+    codes = np.zeros((70, 83), np.uint8)
+    codes[20:50, 30:60] = 1
+    write_raster(dn, tmp_path / "dn.tif", cog=False)
+    write_raster(dn.to_reflectance(), tmp_path / "refl.tif", cog=False)
+    write_mask(codes, dn, tmp_path / "mask.tif", cog=False)
+    mask = InputSpec(tmp_path / "mask.tif", kind="mask")
+    from_dn = scene_background(InputSpec(tmp_path / "dn.tif"), mask, block=16)
+    from_refl = scene_background(InputSpec(tmp_path / "refl.tif"), mask, block=16)
+    assert from_dn is not None and from_refl is not None and from_dn.data.shape == (4, 5, 6)
+    np.testing.assert_allclose(from_dn.data, from_refl.data, atol=1e-6)
+
+
+def test_tile_sampling_is_bilinear_between_block_centres():
+    data = np.arange(2 * 4 * 5, dtype=np.float32).reshape(2, 4, 5)
+    bg = SceneBackground(data, ("B02", "B03"), block=4, height=16, width=20)
+    tile = bg.tile(0, 0, 16)
+    assert tile.shape == (2, 16, 16) and tile.dtype == np.float32
+    # pixel (5.5, 9.5) centre -> coarse (1.125, 1.875): bilinear of data[:, 1:3, 1:3]
+    u, v = (5 + 0.5) / 4 - 0.5, (9 + 0.5) / 4 - 0.5
+    expected = data[:, 1, 1] * (1 - (u - 1)) * (1 - (v - 1)) + data[:, 1, 2] * (1 - (u - 1)) * (v - 1)
+    expected += data[:, 2, 1] * (u - 1) * (1 - (v - 1)) + data[:, 2, 2] * (u - 1) * (v - 1)
+    np.testing.assert_allclose(tile[:, 5, 9], expected, rtol=1e-6)
+    np.testing.assert_array_equal(tile[:, 0, 0], data[:, 0, 0])  # before the first centre: the edge value

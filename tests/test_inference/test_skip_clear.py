@@ -75,3 +75,14 @@ def test_removal_runs_the_model_only_near_clouds_and_writes_the_same_bytes(tmp_p
         assert (tmp_path / a).read_bytes() == (tmp_path / b).read_bytes()
     out, src = read_raster(tmp_path / "full.tif"), read_raster(scene)
     assert not np.array_equal(out.data[:, 70:78, 100:106], src.data[:, 70:78, 100:106])  # the model did fill
+
+
+def test_default_batch_is_small_on_cpu_and_larger_on_a_gpu():
+    """Same time per tile on CPU in batches of 2 as of 8, a quarter of the activations (see CPU_BATCH)."""
+    from cloudfree.inference.model_pass import CPU_BATCH, GPU_BATCH, ModelPass, RemovalOptions
+
+    def batch(device: str, size: int | None = None) -> int:
+        return ModelPass(None, None, RemovalOptions(batch_size=size), device=device, log=print).batch_size  # type: ignore[arg-type]
+
+    assert (batch("cpu"), batch("cuda"), batch("cuda:1")) == (CPU_BATCH, GPU_BATCH, GPU_BATCH) == (2, 8, 8)
+    assert batch("cpu", 5) == 5
