@@ -1,6 +1,7 @@
 """From the rows an input holds to the float32 channel stack tiles are cut from, and what hooks see of it.
 
-For each strip the engine builds one float32 array ``(C, h, w)``: the channels of every input in
+For each batch of tiles the engine builds one float32 array ``(C, h, w)`` over the columns the
+batch covers (never a whole full-width strip): the channels of every input in
 order (DN as reflectance 0..1 when asked, SAR in dB, masks as codes), then, when the pipeline asks
 for them, one 0/1 validity channel per raster input. :func:`stack_strip` writes each input
 straight into its place in that one array (the reflectance conversion computes into it; no
@@ -25,7 +26,8 @@ from cloudfree.raster import Raster
 def stack_strip(
     sources: Sequence[Source], rasters: Sequence[Raster], to_reflectance: bool, validity: bool
 ) -> tuple[np.ndarray, np.ndarray, list[slice]]:
-    """The strip's stack, the first input's ``(h, w)`` validity and the channel slice of each input.
+    """The stack of ``rasters`` (a strip's rows, any columns), the first input's ``(h, w)`` validity and the
+    channel slice of each input.
 
     Args:
         sources: the inputs (their kind: raster or mask).
