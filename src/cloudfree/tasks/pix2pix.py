@@ -30,17 +30,11 @@ from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 from cloudfree.models import build_model
 from cloudfree.models.layers import GANLoss
 from cloudfree.tasks.base import CloudRemovalTask, LinearDecay
+from cloudfree.tasks.losses import masked_l1, masked_ssim_loss
+
+__all__ = ["LR_POLICIES", "Pix2PixTask", "make_schedulers", "masked_l1"]
 
 LR_POLICIES = ("linear", "plateau", "constant")
-
-
-def masked_l1(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
-    """Mean absolute error over the pixels where ``valid`` ``(N, 1, H, W)`` is 1 (all when None)."""
-    diff = torch.abs(pred - target)
-    if valid is None:
-        return diff.mean()
-    weight = valid.to(diff.dtype).expand_as(diff)
-    return (diff * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 def make_schedulers(
@@ -105,6 +99,8 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         lambda_gan: weight of the adversarial loss; 0 trains the generator on L1 alone and builds
             no discriminator.
         loss_region: ``all`` (L1 over every valid pixel) or ``mask`` (over cloud/shadow pixels only).
+        lambda_ssim: weight of ``1 - SSIM`` in reflectance over the same region
+            (:func:`~cloudfree.tasks.losses.masked_ssim_loss`); 0 (the default) leaves it out.
         grad_clip: clip the generator's gradient norm to this before each step (0: no clipping).
             With or without it, a batch whose loss or gradient is not finite is skipped (logged as
             ``train/skipped_steps``) instead of writing NaN into the weights.
@@ -139,6 +135,7 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         lambda_gan: float = 1.0,
         loss_region: str = "all",
         grad_clip: float = 0.0,
+        lambda_ssim: float = 0.0,
     ) -> None:
         super().__init__(
             in_bands, out_bands, sar_bands, use_mask, max_reflectance, normalization, sar_normalization,
@@ -164,6 +161,9 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
             self.discriminator = build_model("PatchGANDiscriminator", disc_args)
         self.gan_loss = GANLoss(gan_mode)
         self.lambda_l1 = float(lambda_l1)
+        if lambda_ssim < 0:
+            raise ValueError(f"lambda_ssim must be >= 0, got {lambda_ssim}")
+        self.lambda_ssim = float(lambda_ssim)
         self.lr, self.betas = float(lr), (float(beta1), float(beta2))
         self.lr_policy, self.plateau = lr_policy, dict(plateau or {})
         self.n_epochs, self.n_epochs_decay = int(n_epochs), int(n_epochs_decay)
@@ -189,8 +189,19 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         gan = torch.zeros((), device=x.device)
         if self.discriminator is not None:
             gan = self.gan_loss(self.discriminator(torch.cat([x, fake], 1)), True)
-        l1 = masked_l1(fake, y, self.loss_weight(batch))
-        return {"fake": fake, "gan": gan, "l1": l1, "total": self.lambda_gan * gan + self.lambda_l1 * l1}
+        l1, ssim = self.pixel_losses(fake, y, batch)
+        total = self.lambda_gan * gan + self.lambda_l1 * l1 + self.lambda_ssim * ssim
+        return {"fake": fake, "gan": gan, "l1": l1, "ssim": ssim, "total": total}
+
+    def pixel_losses(
+        self, fake: torch.Tensor, y: torch.Tensor, batch: Mapping[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(masked L1 in normalised units, masked 1 - SSIM in reflectance)``; the SSIM term is 0 when unused."""
+        weight = self.loss_weight(batch)
+        l1 = masked_l1(fake, y, weight)
+        if self.lambda_ssim == 0:
+            return l1, torch.zeros((), device=fake.device)
+        return l1, masked_ssim_loss(self.to_reflectance(fake), self.to_reflectance(y), weight)
 
     def _clipped_step(self, opt: Any) -> None:
         """Step the generator's optimiser after clipping; skip the step when the gradient is not finite.
@@ -214,13 +225,15 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         n = x.shape[0]
         if self.discriminator is None:
             (opt_g,) = self._optimizer_list()
-            loss_l1 = masked_l1(fake, y, self.loss_weight(batch))
-            loss_g = self.lambda_l1 * loss_l1
+            loss_l1, loss_ssim = self.pixel_losses(fake, y, batch)
+            loss_g = self.lambda_l1 * loss_l1 + self.lambda_ssim * loss_ssim
             opt_g.zero_grad()
             if torch.isfinite(loss_g):
                 self.manual_backward(loss_g)
             self._clipped_step(opt_g)
             self.log("train/loss_l1", loss_l1.detach(), batch_size=n)
+            if self.lambda_ssim:
+                self.log("train/loss_ssim", loss_ssim.detach(), batch_size=n)
             self.log("train/loss_g", loss_g.detach(), prog_bar=True, batch_size=n)
             return
         opt_g, opt_d = self._optimizer_list()
@@ -235,8 +248,8 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
 
         with self.toggled_optimizer(opt_g):
             loss_gan = self.gan_loss(self.discriminator(torch.cat([x, fake], 1)), True)
-            loss_l1 = masked_l1(fake, y, self.loss_weight(batch))
-            loss_g = self.lambda_gan * loss_gan + self.lambda_l1 * loss_l1
+            loss_l1, loss_ssim = self.pixel_losses(fake, y, batch)
+            loss_g = self.lambda_gan * loss_gan + self.lambda_l1 * loss_l1 + self.lambda_ssim * loss_ssim
             opt_g.zero_grad()
             if torch.isfinite(loss_g):
                 self.manual_backward(loss_g)
