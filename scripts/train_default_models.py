@@ -84,7 +84,7 @@ def package_one(name: str, device: str, seeds: int) -> Path:
     release = run_dir / "release"
     if release.exists():
         shutil.rmtree(release)
-    # the checkpoint with the best validation PSNR (ModelCheckpoint keeps the top one), else the last
+    # the checkpoint with the best validation score (ModelCheckpoint keeps the top one), else the last
     best = sorted((run_dir / "checkpoints").glob("epoch*.ckpt"))
     checkpoint = best[-1] if best else run_dir / "checkpoints" / "last.ckpt"
     print(f"[{name}] releasing {checkpoint.name}", flush=True)

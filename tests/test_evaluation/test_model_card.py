@@ -11,10 +11,15 @@ def test_model_card_states_data_recipe_metrics_and_limits(tmp_path):
                            normalization=Normalization.fixed(bands).to_dict())  # fmt: skip
     save_release(IdentityModel(4, 4), config, tmp_path)
     train_cfg = tmp_path / "train.yaml"
-    train_cfg.write_text("task: pix2pix\ndata: {scenes: [{path: a.tif, window: [0, 0, 64, 64]}, b.tif], patch: 64}\n")
+    train_cfg.write_text(
+        "task: pix2pix\ndata: {scenes: [{path: a.tif, window: [0, 0, 64, 64]}, b.tif], patch: 64,"
+        " val_scenes: [{path: d/v.tif, window: [64, 0, 64, 64]}]}\n"
+        "callbacks: {checkpoint: {monitor: val/ssim}}\n"
+    )
     metrics = {"seeds": 2, "scenes": {"s": {"cloud_cover": 0.3, "cloudy_pixels": {
         "model": {"psnr": 30.0, "ssim": 0.9, "sam": 2.0, "mae": 0.01, "rmse": 0.02},
         "cloudy_input": {"psnr": 10.0, "ssim": 0.2, "sam": 9.0, "mae": 0.3, "rmse": 0.4}}}}}  # fmt: skip
     card = write_model_card(tmp_path, config, metrics, train_cfg).read_text()
     assert "`a.tif` (window [0, 0, 64, 64])" in card and "`b.tif`" in card
     assert "30.00 / 10.00" in card and "## Known limits" in card
+    assert "best `val/ssim` (simulated clouds on the validation window v.tif [64, 0, 64, 64]" in card

@@ -128,6 +128,11 @@ def write_model_card(
     release = Path(release_dir)
     train_cfg = yaml.safe_load(Path(training_config).read_text())
     data, trainer = train_cfg.get("data", {}), train_cfg.get("trainer", {})
+    monitor = ((train_cfg.get("callbacks") or {}).get("checkpoint") or {}).get("monitor", "val/psnr")
+    val_windows = ", ".join(
+        f"{Path(e['path']).name} {e.get('window', '')}" if isinstance(e, dict) else Path(str(e)).name
+        for e in data.get("val_scenes", [])
+    )
     size_mb = (release / "model.safetensors").stat().st_size / 1e6
     scenes = []
     for entry in data.get("scenes", []):
@@ -168,7 +173,8 @@ def write_model_card(
         "",
         f"Task `{train_cfg.get('task')}`, model {train_cfg.get('model')}, optimiser {train_cfg.get('optim')},"
         f" batch {data.get('batch_size')}, augmentation {data.get('augment')}; the checkpoint with the best"
-        " validation PSNR (simulated clouds on the validation window) is released.",
+        f" `{monitor}` (simulated clouds on the validation window {val_windows}, not a held-out one)"
+        " is released.",
         "",
         "## Metrics on held-out real scenes",
         "",
