@@ -73,6 +73,29 @@ def train_one(
     return last
 
 
+def _added_generator_arguments(name: str, checkpoint: Path) -> dict:
+    """Generator arguments the config gained after ``checkpoint`` was trained (e.g. ``thick_residual``).
+
+    They must not change the weights (the export checks it); an argument the checkpoint has with
+    another value is refused: retrain instead.
+    """
+    import yaml
+
+    from cloudfree.training.export import load_task
+
+    wanted = (yaml.safe_load((ROOT / "configs" / f"default_{name}.yaml").read_text())["model"] or {}).get(
+        "generator"
+    ) or {}
+    trained = load_task(checkpoint).release_config(name).arguments
+    for key, value in wanted.items():
+        if key in trained and trained[key] != value:
+            raise SystemExit(f"{checkpoint}: trained with generator {key}={trained[key]!r}, the config says {value!r}")
+    added = {k: v for k, v in wanted.items() if k not in trained}
+    if added:
+        print(f"[{name}] release arguments added from the config: {added}", flush=True)
+    return added
+
+
 def package_one(name: str, device: str, seeds: int) -> Path:
     """Export, evaluate on held-out data, write the model card, install into the package."""
     from cloudfree.evaluation.holdout import evaluate_mask_model, evaluate_removal_model
@@ -88,7 +111,9 @@ def package_one(name: str, device: str, seeds: int) -> Path:
     best = sorted((run_dir / "checkpoints").glob("epoch*.ckpt"))
     checkpoint = best[-1] if best else run_dir / "checkpoints" / "last.ckpt"
     print(f"[{name}] releasing {checkpoint.name}", flush=True)
-    _, config = export_release(checkpoint, release, name=f"default-{name}", half=True)
+    _, config = export_release(
+        checkpoint, release, name=f"default-{name}", half=True, arguments=_added_generator_arguments(name, checkpoint)
+    )
     if config.kind == "mask":
         metrics = evaluate_mask_model(release, device=device, seeds=seeds)
     else:

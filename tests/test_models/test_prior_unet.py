@@ -219,3 +219,21 @@ def test_cloud_values_under_thick_cloud_never_reach_the_network():
     assert np.allclose(got, 0.3 * 2 - 1, atol=1e-5)
     got = runner.assemble(x, np.ones((1, 16, 16), bool))[:, :4]  # no tile positions: nothing clear to fill from
     assert np.allclose(got, 0.0, atol=1e-5)
+
+
+def test_without_thick_residual_thick_cloud_keeps_the_prior_and_thin_cloud_is_still_read():
+    torch.manual_seed(0)
+    x = torch.rand(1, 5, 32, 32) * 2 - 1
+    channel = torch.zeros(32, 32)
+    channel[4:14, 4:14] = 1.0  # thick: the caller's prior is the input there
+    channel[18:28, 18:28] = 0.5  # thin cloud or shadow
+    x[:, 4] = channel
+    gated = _trained_a_little(PriorResidualUNet(5, 4, ngf=4, depth=2, mask_encoding="opacity", thick_residual=False))
+    full = PriorResidualUNet(5, 4, ngf=4, depth=2, mask_encoding="opacity")
+    full.load_state_dict(gated.state_dict())  # same weights, residual under thick cloud too
+    with torch.no_grad():
+        out_gated, out_full = gated(x), full(x)
+    thick, thin = channel == 1, channel == 0.5
+    assert torch.allclose(out_gated[..., thick], x[:, :4][..., thick].clamp(-1, 1), atol=1e-6)
+    assert not torch.allclose(out_full[..., thick], x[:, :4][..., thick].clamp(-1, 1), atol=1e-3)
+    assert torch.equal(out_gated[..., thin], out_full[..., thin])  # thin cloud and shadow: unchanged

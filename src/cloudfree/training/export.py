@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cloudfree.errors import CloudfreeError, one_line
+from cloudfree.models import build_model
 from cloudfree.models.release import ReleaseConfig, save_release
 from cloudfree.tasks import task_class
 
@@ -72,13 +75,26 @@ def load_task(path: str | os.PathLike[str]) -> Any:
 
 
 def export_release(
-    checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], name: str | None = None, half: bool = False
+    checkpoint: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    name: str | None = None,
+    half: bool = False,
+    arguments: Mapping[str, Any] | None = None,
 ) -> tuple[Path, ReleaseConfig]:
     """Write the release of ``checkpoint`` into ``out_dir``; returns the folder and its config.
 
     ``half=True`` stores the weights as float16 (half the size; they load into float32).
+    ``arguments`` override architecture arguments that do not change the weights (for example
+    ``PriorResidualUNet``'s ``thick_residual``): the model is rebuilt with them and must take the
+    checkpoint's weights exactly, else this raises.
     """
     task = load_task(checkpoint)
     out = Path(out_dir)
     config = task.release_config(name or out.name)
-    return save_release(task.predictor(), config, out, half=half), config
+    model = task.predictor()
+    if arguments:
+        config = replace(config, arguments={**config.arguments, **dict(arguments)})
+        rebuilt = build_model(config.architecture, config.arguments, source=str(checkpoint))
+        rebuilt.load_state_dict(model.state_dict(), strict=True)
+        model = rebuilt
+    return save_release(model, config, out, half=half), config
