@@ -32,6 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"mask": 10.0, "rgbn": 40.0, "l1c13": 40.0}  # name -> default training minutes
 
 
+# parameters a warm start may lack: branches added to the architecture with a zero initialisation
+# (the model with them starts as the model without them)
+NEW_BRANCHES = ("generator.gain.",)
+
+
 def train_one(
     name: str, minutes: float, device: str, threads: int, init_from: Path | None = None, extra: list[str] | None = None
 ) -> Path:
@@ -57,8 +62,11 @@ def train_one(
     run = build_run(config)
     if init_from is not None:
         state = torch.load(init_from, map_location="cpu", weights_only=True)["state_dict"]
-        run.task.load_state_dict(state, strict=True)
-        print(f"[{name}] warm start from {init_from}", flush=True)
+        missing, unexpected = run.task.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith(NEW_BRANCHES) for k in missing):
+            raise SystemExit(f"{init_from} does not fit default_{name}.yaml: missing {missing}, extra {unexpected}")
+        extra_note = f" (new, zero-initialised: {', '.join(missing)})" if missing else ""
+        print(f"[{name}] warm start from {init_from}{extra_note}", flush=True)
     t0 = time.perf_counter()
     last = fit(run)
     minutes = (time.perf_counter() - t0) / 60

@@ -133,3 +133,22 @@ def test_synthetic_cloud_dataset_uses_the_hook(shared_data):
         SyntheticCloudDataset(clear_scenes, 48, 2, simulate=lambda c, b, r: (c[:2], c[0]))[0]
     with pytest.raises(BandError):
         SyntheticCloudDataset([make_raster(bands=("B02", "B03"))], 16, 2, simulate=_hook, bands="rgbn")
+
+
+def test_scene_exponent_evens_out_scene_sizes():
+    small, large = make_raster(20, 20, seed=1), make_raster(80, 116, seed=2)  # 1 and 61 * 97 crop positions
+    counts = np.array([1.0, 61 * 97])
+
+    def weights(exponent: float) -> np.ndarray:
+        ds = SyntheticCloudDataset([small, large], 20, 8, simulate=_hook, seed=0, scene_exponent=exponent)
+        return ds.weights
+
+    np.testing.assert_allclose(weights(1.0), counts / counts.sum())  # the default: by crop positions
+    np.testing.assert_allclose(weights(0.0), [0.5, 0.5])  # every scene alike
+    np.testing.assert_allclose(weights(0.3), counts**0.3 / (counts**0.3).sum())
+    ds = SyntheticCloudDataset([small, large], 20, 400, simulate=_hook, seed=0, scene_exponent=0.0)
+    whole_small = torch.from_numpy(small.to_reflectance().data.astype(np.float32))
+    n_small = sum(torch.allclose(ds[i]["clear"], whole_small) for i in range(400))  # its only crop
+    assert 150 < n_small < 250  # about half each (by area: 1 in 5918)
+    with pytest.raises(ValueError, match="scene_exponent"):
+        SyntheticCloudDataset([small], 20, 2, simulate=_hook, scene_exponent=1.5)

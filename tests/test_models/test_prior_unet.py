@@ -237,3 +237,38 @@ def test_without_thick_residual_thick_cloud_keeps_the_prior_and_thin_cloud_is_st
     assert torch.allclose(out_gated[..., thick], x[:, :4][..., thick].clamp(-1, 1), atol=1e-6)
     assert not torch.allclose(out_full[..., thick], x[:, :4][..., thick].clamp(-1, 1), atol=1e-3)
     assert torch.equal(out_gated[..., thin], out_full[..., thin])  # thin cloud and shadow: unchanged
+
+
+def test_local_detail_uses_only_the_selected_pixels():
+    from cloudfree.models.prior_unet import local_detail
+
+    where = torch.zeros(1, 1, 16, 16)
+    where[..., 4:12, 4:12] = 1
+    x = torch.full((1, 2, 16, 16), 5.0)
+    x[..., 4:12, 4:12] = 0.3  # a flat thin-cloud patch next to brighter ground: no detail
+    assert torch.allclose(local_detail(x, where), torch.zeros_like(x), atol=1e-6)
+    x[..., 7, 7] = 0.5  # one brighter pixel under the haze: its detail is positive, zero outside
+    d = local_detail(x, where)
+    assert d[0, 0, 7, 7] > 0.15 and d[0, 0, 7, 8] < 0 and d[..., :4, :].abs().max() == 0
+
+
+def test_detail_gain_starts_as_the_plain_model_and_acts_only_under_thin_cloud_and_shadow():
+    torch.manual_seed(0)
+    x = torch.rand(1, 5, 32, 32) * 2 - 1
+    channel = torch.zeros(32, 32)
+    channel[4:14, 4:14] = 1.0
+    channel[18:28, 18:28] = 0.5
+    x[:, 4] = channel
+    args = {"ngf": 4, "depth": 2, "mask_encoding": "opacity", "thick_residual": False}
+    plain = _trained_a_little(PriorResidualUNet(5, 4, **args))
+    gained = PriorResidualUNet(5, 4, detail_gain=True, **args)
+    missing, unexpected = gained.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and sorted(missing) == ["gain.bias", "gain.weight"]
+    with torch.no_grad():
+        assert torch.equal(gained(x), plain(x))  # zero-initialised gain: the same model
+        gained.gain.bias.fill_(0.5)
+        out = gained(x)
+    ref = plain(x).detach()
+    thin = channel == 0.5
+    assert not torch.allclose(out[..., thin], ref[..., thin])
+    assert torch.equal(out[..., ~thin], ref[..., ~thin])

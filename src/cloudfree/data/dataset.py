@@ -195,6 +195,11 @@ class SyntheticCloudDataset(_Seeded):
         seed: base seed (see module docstring).
         bands: optical bands to use (default: the first raster's; all rasters must have them).
         max_nodata: maximum fraction of invalid pixels in a crop.
+        scene_exponent: a scene is drawn with probability proportional to its number of allowed crop
+            positions to this power: 1 (default) is uniform over all positions, so a large scene
+            dominates; 0 draws every scene equally often; in between evens them out (temperature
+            sampling as in multilingual training, Conneau et al. 2020, XLM-R: 0.3), so that a small
+            scene of a kind the large ones lack (dark forest among arid and tropical scenes) is seen.
     """
 
     def __init__(
@@ -207,6 +212,7 @@ class SyntheticCloudDataset(_Seeded):
         seed: int = 0,
         bands: str | Sequence[str] | None = None,
         max_nodata: float = 0.0,
+        scene_exponent: float = 1.0,
     ) -> None:
         if not clear_rasters:
             raise ValueError("SyntheticCloudDataset needs at least one clear raster")
@@ -220,8 +226,10 @@ class SyntheticCloudDataset(_Seeded):
         self.simulate = simulate
         self.augment, self.seed, self.epoch = augment, int(seed), 0
         self.samplers = [_CropSampler(r.valid, self.patch, max_nodata, r.source) for r in self.rasters]
-        counts = np.array([s.count for s in self.samplers], dtype=np.float64)
-        self.weights = counts / counts.sum()  # uniform over all allowed crop positions
+        if not 0.0 <= scene_exponent <= 1.0:
+            raise ValueError(f"scene_exponent must be within 0..1, got {scene_exponent}")
+        counts = np.array([s.count for s in self.samplers], dtype=np.float64) ** float(scene_exponent)
+        self.weights = counts / counts.sum()  # then uniform over a scene's allowed crop positions
 
     def __len__(self) -> int:
         return self.samples_per_epoch

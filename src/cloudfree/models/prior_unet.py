@@ -138,7 +138,10 @@ class PriorResidualUNet(nn.Module):
         mask_encoding: ``binary`` or ``opacity`` (:data:`cloudfree.masks.MASK_ENCODINGS`, see above).
         thick_residual: with ``opacity``, whether the learned residual is added under thick cloud too
             (True, releases made before) or only where the ground shows, under thin cloud and shadow
-            (False: thick cloud keeps the prior, see :attr:`thick_residual`).
+            (False: thick cloud keeps the prior).
+        detail_gain: with ``opacity``, add a learned per-pixel gain times the local detail of the
+            attenuated signal under thin cloud and shadow (see :func:`local_detail`); False: releases
+            made before.
     """
 
     def __init__(
@@ -151,6 +154,7 @@ class PriorResidualUNet(nn.Module):
         prior_channels: Sequence[int] | None = None,
         mask_encoding: str = "binary",
         thick_residual: bool = True,
+        detail_gain: bool = False,
     ) -> None:
         super().__init__()
         if in_channels < 2:
@@ -192,9 +196,16 @@ class PriorResidualUNet(nn.Module):
         self.pixel = nn.Sequential(
             nn.Conv2d(2 * n_opt + 1, 4 * ngf, 1), nn.LeakyReLU(0.2, True), nn.Conv2d(4 * ngf, out_channels, 1)
         )
-        for last in (self.head, self.pixel[-1]):
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+        # the ground under thin cloud and shadow is ``(signal - offset) / transmittance``: its detail is
+        # the signal's detail times a gain ``1 / t`` that varies smoothly with the cloud. A ReLU network
+        # forms such products poorly, so the product is explicit: a gain field read from the U-Net's
+        # features (context: how thick the cloud is around the pixel) times the local detail.
+        self.detail_gain = bool(detail_gain) and mask_encoding == "opacity"
+        self.gain = nn.Conv2d(width(0), out_channels, 1) if self.detail_gain else None
+        for last in (self.head, self.pixel[-1], self.gain):
+            if last is not None:
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
 
     @property
     def multiple(self) -> int:
@@ -235,6 +246,23 @@ class PriorResidualUNet(nn.Module):
         for block, skip in zip(self.up, reversed(feats[:-1]), strict=True):
             y = block(y, skip)
         base = filled[:, [self.optical.index(c) for c in self.prior_channels]]
+        see_through = mask * (channel <= 0.75).to(x.dtype)  # thin cloud and shadow
         if not self.thick_residual and self.mask_encoding == "opacity":
-            mask = mask * (channel <= 0.75).to(x.dtype)  # thin cloud and shadow only
-        return (base + mask * (self.head(y) + self.pixel(stacked))).clamp(-1.0, 1.0)
+            mask = see_through
+        out = base + mask * (self.head(y) + self.pixel(stacked))
+        if self.gain is not None:
+            seen = visible[:, [self.optical.index(c) for c in self.prior_channels]]
+            out = out + see_through * self.gain(y) * local_detail(seen, see_through)
+        return out.clamp(-1.0, 1.0)
+
+
+def local_detail(x: torch.Tensor, where: torch.Tensor, size: int = 7) -> torch.Tensor:
+    """``x`` ``(N, C, H, W)`` minus its mean over the ``where`` ``(N, 1, H, W)`` pixels of a ``size`` x ``size`` box.
+
+    The mean is a normalised box filter (only ``where`` pixels count), so clear ground or thick cloud
+    next to a thin-cloud pixel does not leak into its detail; 0 where ``where`` is 0.
+    """
+    pad = size // 2
+    num = F.avg_pool2d(x * where, size, stride=1, padding=pad, count_include_pad=False)
+    den = F.avg_pool2d(where, size, stride=1, padding=pad, count_include_pad=False)
+    return where * (x - num / den.clamp_min(1e-6))

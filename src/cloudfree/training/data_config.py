@@ -22,7 +22,8 @@ common
     the clear image stands in for it.
 ``type: synthetic``
     ``scenes`` (clear rasters; ``scene_bands`` as above), ``val_scenes`` (default: the same scenes, another seed),
-    ``simulator`` (``CloudSimulator`` fields), ``samples_per_epoch``, ``val_samples``. A scene entry
+    ``simulator`` (``CloudSimulator`` fields), ``samples_per_epoch``, ``val_samples``,
+    ``scene_exponent`` (how scenes are drawn: ``SyntheticCloudDataset``; 1 = by area). A scene entry
     is a path, or a mapping ``{path, window: [row, col, height, width], exclude_mask: MASK.tif,
     exclude_buffer: px}`` that trains on one window of the scene only (hold the rest out) and/or
     treats the non-zero pixels of a cloud mask (grown by ``exclude_buffer`` pixels) as nodata,
@@ -62,7 +63,9 @@ DATA_KEYS: dict[str, tuple[str, ...]] = {
         "cloudy", "clear", "sar", "mask", "cloudy_bands", "clear_bands", "sar_bands", "reference",
         "samples_per_epoch", "val_samples",
     ),
-    "synthetic": ("scenes", "scene_bands", "val_scenes", "simulator", "samples_per_epoch", "val_samples"),
+    "synthetic": (
+        "scenes", "scene_bands", "val_scenes", "simulator", "samples_per_epoch", "val_samples", "scene_exponent",
+    ),
     "timeseries": (
         "root", "sequences", "max_cloud", "max_gap_days", "simulator", "samples_per_epoch", "max_nodata",
         "val_root", "val_sequences", "val_samples",
@@ -202,6 +205,7 @@ def _synthetic(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tup
         make_augment(cfg.get("augment")),
         seed,
         bands,
+        scene_exponent=float(cfg.get("scene_exponent", 1.0)),
     )
     n_val = int(cfg.get("val_samples", 16))
     if not n_val:
