@@ -39,6 +39,17 @@ Why this design (issue 11, item 1):
   clear pixels it follows them, deep inside a cloud it follows the background, and a tile wholly
   under a cloud larger than itself (no clear pixel to fill from) gets the background instead of
   nothing, so large clouds are filled consistently across tiles.
+* **Only where the ground shows** (``thick_residual=False``, the default models since their third
+  round): under thick cloud the output is the prior, the residual is learned under thin cloud and
+  shadow only. A residual under thick cloud can only continue texture from the cloud's edge; on
+  training-side windows of scenes other than the dominant training scene it lowered SSIM (the small
+  network invented texture and shifted the level over dark ground), so the default releases leave
+  thick cloud to the prior and spend the network on what the signal shows.
+* **Gain times detail under thin cloud and shadow** (``detail_gain=True``): the ground there is
+  ``(signal - offset) / transmittance``, so its detail is the signal's local detail
+  (:func:`local_detail`) times a gain that follows the cloud's optical depth. A ReLU network forms
+  such products poorly; the model adds ``gain(features) * detail`` explicitly, with the gain read
+  from the U-Net's features (zero-initialised, so a model without it is the starting point).
 * **No checkerboards by construction.** Down-sampling is average pooling, up-sampling is bilinear
   resize followed by 3x3 convolutions (Odena et al. 2016, "Deconvolution and checkerboard
   artifacts"): no transposed convolution, so no kernel-overlap pattern at periods 2/4/8/16 px.
