@@ -17,12 +17,22 @@ import yaml
 from cloudfree.io.atomic import atomic_path
 from cloudfree.models.release import ReleaseConfig
 
+
+def _thick_cloud(config: ReleaseConfig) -> str:
+    """What the release does under thick cloud, from its architecture arguments."""
+    if config.arguments.get("thick_residual", True) is False:
+        return (
+            "Under thick cloud its output IS the smooth classical fill (push-pull over a scene-wide clear-sky"
+            " background): the network works only where the ground shows, under thin cloud and shadow"
+        )
+    return "Under thick cloud it starts from a smooth classical fill (push-pull) and adds what it learnt"
+
+
 LIMITS = {
     "removal": [
         "Trained for minutes on a shared 2-core CPU (budget above) on simulated clouds over the few real"
-        " clear scenes available: a small model, not a production one. Under thick cloud it starts from a"
-        " smooth classical fill (push-pull) and adds what it learnt; it cannot know what the cloud hid,"
-        " so large thick clouds come out smooth, without the fields, roads or rivers they covered.",
+        " clear scenes available: a small model, not a production one. {thick}; it cannot know what the"
+        " cloud hid, so large thick clouds come out smooth, without the fields, roads or rivers they covered.",
         "Mask channel encoded by opacity (1 thick cloud, 0.5 thin cloud or shadow): under thin cloud,"
         " haze and shadow it restores the ground from the attenuated signal; under thick cloud it never"
         " reads the input (the classical prior stands in for it), so a real cloud is filled from its"
@@ -182,7 +192,7 @@ def write_model_card(
         "",
         "## Known limits",
         "",
-        *[f"- {text}" for text in LIMITS.get(config.kind, [])],
+        *[f"- {text.replace('{thick}', _thick_cloud(config))}" for text in LIMITS.get(config.kind, [])],
         "",
     ]
     path = release / "MODEL_CARD.md"
