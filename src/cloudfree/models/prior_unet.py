@@ -218,6 +218,13 @@ class PriorResidualUNet(nn.Module):
                 nn.init.zeros_(last.weight)
                 nn.init.zeros_(last.bias)
 
+    def _outputs_of(self, optical: torch.Tensor) -> torch.Tensor:
+        """The output bands' channels of an optical ``(N, bands, H, W)`` tensor (a view when they lead)."""
+        index = [self.optical.index(c) for c in self.prior_channels]
+        if index == list(range(len(index))):
+            return optical[:, : len(index)]
+        return optical[:, index]
+
     @property
     def multiple(self) -> int:
         """H and W must be multiples of this."""
@@ -256,14 +263,13 @@ class PriorResidualUNet(nn.Module):
         y = feats[-1]
         for block, skip in zip(self.up, reversed(feats[:-1]), strict=True):
             y = block(y, skip)
-        base = filled[:, [self.optical.index(c) for c in self.prior_channels]]
+        base = self._outputs_of(filled)
         see_through = mask * (channel <= 0.75).to(x.dtype)  # thin cloud and shadow
         if not self.thick_residual and self.mask_encoding == "opacity":
             mask = see_through
         out = base + mask * (self.head(y) + self.pixel(stacked))
         if self.gain is not None:
-            seen = visible[:, [self.optical.index(c) for c in self.prior_channels]]
-            out = out + see_through * self.gain(y) * local_detail(seen, see_through)
+            out = out + see_through * self.gain(y) * local_detail(self._outputs_of(visible), see_through)
         return out.clamp(-1.0, 1.0)
 
 
@@ -271,9 +277,18 @@ def local_detail(x: torch.Tensor, where: torch.Tensor, size: int = 7) -> torch.T
     """``x`` ``(N, C, H, W)`` minus its mean over the ``where`` ``(N, 1, H, W)`` pixels of a ``size`` x ``size`` box.
 
     The mean is a normalised box filter (only ``where`` pixels count), so clear ground or thick cloud
-    next to a thin-cloud pixel does not leak into its detail; 0 where ``where`` is 0.
+    next to a thin-cloud pixel does not leak into its detail; 0 where ``where`` is 0. The box sums are
+    separable depthwise convolutions with ones (5x faster on a CPU than ``avg_pool2d`` with
+    ``count_include_pad=False``; the zero padding counts in neither sum, so the ratio is exact).
     """
-    pad = size // 2
-    num = F.avg_pool2d(x * where, size, stride=1, padding=pad, count_include_pad=False)
-    den = F.avg_pool2d(where, size, stride=1, padding=pad, count_include_pad=False)
+    num = _box_sum(x * where, size)
+    den = _box_sum(where, size)
     return where * (x - num / den.clamp_min(1e-6))
+
+
+def _box_sum(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Sums over ``size`` x ``size`` boxes (zero padding), same shape as ``x`` ``(N, C, H, W)``."""
+    c, pad = x.shape[1], size // 2
+    ones = torch.ones((), dtype=x.dtype, device=x.device)
+    x = F.conv2d(x, ones.expand(c, 1, size, 1), padding=(pad, 0), groups=c)
+    return F.conv2d(x, ones.expand(c, 1, 1, size), padding=(0, pad), groups=c)
