@@ -7,8 +7,9 @@ from torch.utils.data import DataLoader
 from cloudfree.bands import BandError
 from cloudfree.data.augment import PairedAugment, dihedral
 from cloudfree.data.chips import build_chips
-from cloudfree.data.dataset import ChipDataset, SinglePairDataset, SyntheticCloudDataset
+from cloudfree.data.dataset import ChipDataset, SinglePairDataset
 from cloudfree.data.pairing import align_pair, mask_from_file
+from cloudfree.data.synthetic_dataset import SyntheticCloudDataset
 from cloudfree.io import read_raster
 from tests.fixtures import make_raster
 from tests.test_data.pair_helpers import floods, slovenia, slovenia_mask

@@ -184,8 +184,8 @@ def _single_pair(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> t
 
 
 def _synthetic(cfg: Mapping[str, Any], bands: tuple[str, ...], seed: int) -> tuple[Dataset, Dataset | None]:
-    from cloudfree.data.dataset import SyntheticCloudDataset
     from cloudfree.data.synthetic_clouds import CloudSimulator
+    from cloudfree.data.synthetic_dataset import SyntheticCloudDataset
 
     scenes = cfg.get("scenes") or []
     if isinstance(scenes, str):
