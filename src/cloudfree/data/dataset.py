@@ -34,7 +34,6 @@ from cloudfree.data.pairing import AlignedPair
 from cloudfree.io import read_mask, read_raster
 from cloudfree.masks import NOT_CLEAR_CODES
 
-SimulateHook = Callable[[np.ndarray, tuple[str, ...], np.random.Generator], tuple[np.ndarray, np.ndarray]]
 # e.g. cloudfree.data.augment.PairedAugment: augment(sample, rng) -> sample
 Augment = Callable[[dict[str, Any], np.random.Generator], dict[str, Any]]
 
@@ -55,6 +54,12 @@ def class_labels(codes: np.ndarray, valid: np.ndarray | None = None) -> torch.Te
     return torch.from_numpy(np.ascontiguousarray(labels))
 
 
+def mask_targets(codes: np.ndarray, valid: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+    """The two mask entries of a sample from class codes ``(H, W)``: ``mask`` ``(1, H, W)`` float32 0/1
+    (:func:`cloud_binary`) and ``labels`` ``(H, W)`` int64 (:func:`class_labels`, invalid pixels 255)."""
+    return {"mask": _tensor(cloud_binary(codes)), "labels": class_labels(codes, valid)}
+
+
 def _tensor(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
 
@@ -66,17 +71,27 @@ def _zero_invalid(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 class _Seeded(Dataset):
-    """Per-index random generators ``default_rng([seed, epoch, index])`` and the augmentation hook."""
+    """Per-index random generators ``default_rng([seed, epoch, index])`` and the augmentation hook.
+
+    Crop datasets hold ``samples_per_epoch`` samples (their ``__len__``); others override ``__len__``.
+    """
 
     seed: int
     epoch: int
     augment: Augment | None
+    samples_per_epoch: int | None
+
+    def __len__(self) -> int:
+        return int(self.samples_per_epoch or 0)
 
     def set_epoch(self, epoch: int) -> None:
         """Draw different crops/clouds/augmentations in the next epoch (same ones for the same epoch)."""
         self.epoch = int(epoch)
 
     def _rng(self, index: int) -> np.random.Generator:
+        """The generator of sample ``index``; IndexError outside ``0 .. len(self) - 1``."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
         return np.random.default_rng([self.seed, self.epoch, index])
 
     def _finish(self, sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
@@ -151,12 +166,7 @@ class SinglePairDataset(_Seeded):
         self._valid = self.pair.valid
         self.sampler = _CropSampler(self._valid, self.patch, max_nodata, self.pair.sources)
 
-    def __len__(self) -> int:
-        return self.samples_per_epoch
-
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
         rng = self._rng(index)
         row, col = self.sampler.draw(rng)
         rows, cols = slice(row, row + self.patch), slice(col, col + self.patch)
@@ -168,8 +178,7 @@ class SinglePairDataset(_Seeded):
         }
         if pair.mask is not None:
             codes = pair.mask.data[0, rows, cols]
-            sample["mask"] = _tensor(cloud_binary(codes))
-            sample["labels"] = class_labels(codes, valid)
+            sample |= mask_targets(codes, valid)
         if pair.sar is not None:
             sample["sar"] = _tensor(_zero_invalid(pair.sar.data[:, rows, cols], valid))
         sample["meta"] = {
@@ -221,8 +230,7 @@ class ChipDataset(_Seeded):
         return len(self.rows)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
+        rng = self._rng(index)
         row = self.rows[index]
         sample: dict[str, Any] = {}
         for key in ("cloudy", "clear"):
@@ -230,8 +238,7 @@ class ChipDataset(_Seeded):
             sample[key] = _tensor(_zero_invalid(raster.data, raster.valid))
         if self.with_mask:
             codes = read_mask(self.store_dir / row["mask"])
-            sample["mask"] = _tensor(cloud_binary(codes))
-            sample["labels"] = class_labels(codes)
+            sample |= mask_targets(codes)
         if self.with_sar:
             sar = read_raster(self.store_dir / row["sar"], select=("VV", "VH"))
             sample["sar"] = _tensor(_zero_invalid(sar.data, sar.valid))
@@ -241,4 +248,4 @@ class ChipDataset(_Seeded):
             "path": str(self.store_dir / row["cloudy"]),
             "bands": self.bands,
         }
-        return self._finish(sample, self._rng(index))
+        return self._finish(sample, rng)

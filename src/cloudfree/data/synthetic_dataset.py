@@ -7,7 +7,7 @@ Randomness comes from ``numpy.random.default_rng([seed, epoch, index])``, as for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,16 +15,17 @@ import numpy as np
 from cloudfree import bands as bandcat
 from cloudfree.data.dataset import (
     Augment,
-    SimulateHook,
     _CropSampler,
     _Seeded,
     _tensor,
     _zero_invalid,
-    class_labels,
-    cloud_binary,
+    mask_targets,
 )
 from cloudfree.data.pairing import scene_id
 from cloudfree.raster import Raster
+
+# the cloud simulator hook: simulate(clear (C, H, W) reflectance, bands, rng) -> (cloudy, mask codes (H, W))
+SimulateHook = Callable[[np.ndarray, tuple[str, ...], np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
 
 class SyntheticCloudDataset(_Seeded):
@@ -78,12 +79,7 @@ class SyntheticCloudDataset(_Seeded):
         counts = np.array([s.count for s in self.samplers], dtype=np.float64) ** float(scene_exponent)
         self.weights = counts / counts.sum()  # then uniform over a scene's allowed crop positions
 
-    def __len__(self) -> int:
-        return self.samples_per_epoch
-
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
         rng = self._rng(index)
         which = int(rng.choice(len(self.rasters), p=self.weights))
         raster = self.rasters[which]
@@ -100,8 +96,7 @@ class SyntheticCloudDataset(_Seeded):
         sample: dict[str, Any] = {
             "cloudy": _tensor(cloudy),
             "clear": _tensor(clear),
-            "mask": _tensor(cloud_binary(codes)),
-            "labels": class_labels(codes, raster.valid[rows, cols]),
+            **mask_targets(codes, raster.valid[rows, cols]),
             "meta": {
                 "scene": scene_id(raster.source),
                 "window": (row, col, self.patch, self.patch),

@@ -43,16 +43,15 @@ from rasterio.windows import Window
 from cloudfree import bands as bandcat
 from cloudfree.data.dataset import (
     Augment,
-    SimulateHook,
     _CropSampler,
     _Seeded,
     _tensor,
     _zero_invalid,
-    class_labels,
-    cloud_binary,
+    mask_targets,
 )
 from cloudfree.data.pairing import PairingError, align_pair, mask_from_file, scene_id
 from cloudfree.data.series_steps import OPTICAL, SeriesStep, s2cloudless_fraction, series_steps  # noqa: F401
+from cloudfree.data.synthetic_dataset import SimulateHook
 from cloudfree.io.sen12mscr import S2_BANDS
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
@@ -244,8 +243,6 @@ class TimeSeriesDataset(_Seeded):
         )
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < len(self):
-            raise IndexError(index)
         rng = self._rng(index)
         which = index if self.samples_per_epoch is None else int(rng.integers(len(self.sources)))
         members, row, col = self._crop(which, rng)
@@ -265,8 +262,7 @@ class TimeSeriesDataset(_Seeded):
                 )
             sample["cloudy"] = _tensor(cloudy)
         if codes is not None:
-            sample["mask"] = _tensor(cloud_binary(codes))
-            sample["labels"] = class_labels(codes, valid)
+            sample |= mask_targets(codes, valid)
         source = self.sources[which]
         sample["meta"] = {
             "scene": source.scene,
