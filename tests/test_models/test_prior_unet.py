@@ -272,3 +272,36 @@ def test_detail_gain_starts_as_the_plain_model_and_acts_only_under_thin_cloud_an
     thin = channel == 0.5
     assert not torch.allclose(out[..., thin], ref[..., thin])
     assert torch.equal(out[..., ~thin], ref[..., ~thin])
+
+
+def test_thick_refill_carries_the_thin_rim_correction_into_the_core_and_only_nearby():
+    x = torch.zeros(1, 5, 128, 128)  # flat ground at 0 (mid reflectance), everything clear ...
+    channel = torch.zeros(128, 128)
+    channel[6:30, 6:30] = 0.5  # ... but a thin rim
+    channel[12:24, 12:24] = 1.0  # around a thick core
+    channel[96:120, 96:120] = 1.0  # and a thick cloud far from any thin pixel
+    x[:, 4] = channel
+    args = {"ngf": 4, "depth": 2, "mask_encoding": "opacity", "thick_residual": False}
+    plain = PriorResidualUNet(5, 4, **args)
+    refill = PriorResidualUNet(5, 4, thick_refill_levels=4, **args)
+    refill.load_state_dict(plain.state_dict())  # no weights of its own
+    with torch.no_grad():
+        for m in (plain, refill):
+            m.head.bias.fill_(0.2)  # the model restores the ground under the rim 0.2 brighter
+        a, b = plain(x), refill(x)
+    core, far, rim = channel == 1.0, torch.zeros_like(channel, dtype=torch.bool), channel == 0.5
+    far[96:120, 96:120] = True
+    core[96:, 96:] = False
+    assert torch.equal(a[..., channel < 1], b[..., channel < 1])  # clear, thin and shadow pixels: unchanged
+    assert torch.allclose(a[..., rim], torch.tensor(0.2), atol=1e-6)
+    assert torch.allclose(a[..., core], torch.tensor(0.0), atol=1e-6)  # without: the fill from clear pixels
+    carried = b[..., core]
+    assert carried.min() > 0.1 and carried.max() <= 0.2 + 1e-6  # the rim's correction reaches the core
+    assert torch.allclose(b[..., far], a[..., far], atol=1e-7)  # but not 66+ px away
+
+
+def test_thick_refill_is_off_with_a_thick_residual_or_binary_masks():
+    assert PriorResidualUNet(5, 4, mask_encoding="opacity", thick_refill_levels=4).thick_refill_levels == 0
+    assert PriorResidualUNet(5, 4, thick_residual=False, thick_refill_levels=4).thick_refill_levels == 0
+    with pytest.raises(ValueError, match="thick_refill_levels"):
+        PriorResidualUNet(5, 4, mask_encoding="opacity", thick_residual=False, thick_refill_levels=-1)

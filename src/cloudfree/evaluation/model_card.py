@@ -21,10 +21,17 @@ from cloudfree.models.release import ReleaseConfig
 def _thick_cloud(config: ReleaseConfig) -> str:
     """What the release does under thick cloud, from its architecture arguments."""
     if config.arguments.get("thick_residual", True) is False:
-        return (
+        text = (
             "Under thick cloud its output IS the smooth classical fill (push-pull over a scene-wide clear-sky"
             " background): the network works only where the ground shows, under thin cloud and shadow"
         )
+        levels = int(config.arguments.get("thick_refill_levels", 0) or 0)
+        if levels:
+            text += (
+                f"; what it restores under a thin rim is carried about {2**levels} px into the thick cloud"
+                " next to it (a correction of the fill, no weights)"
+            )
+        return text
     return "Under thick cloud it starts from a smooth classical fill (push-pull) and adds what it learnt"
 
 

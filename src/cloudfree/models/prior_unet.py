@@ -45,6 +45,13 @@ Why this design (issue 11, item 1):
   training-side windows of scenes other than the dominant training scene it lowered SSIM (the small
   network invented texture and shifted the level over dark ground), so the default releases leave
   thick cloud to the prior and spend the network on what the signal shows.
+* **What the thin rim shows reaches into the thick core** (``thick_refill_levels``, the default
+  releases since their fourth): real and simulated clouds have soft edges, a thick core inside
+  haze. The prior under thick cloud is filled from clear pixels only, beyond the rim; the ground
+  the model restores under the rim is nearer. Its correction (output - prior, zero on clear pixels)
+  is spread into the thick pixels by a push-pull limited to a few levels (about 16 px for 4), so it
+  stays local, a tile's far interior keeps the scene-wide prior and no weight is involved. On the
+  training-side windows it added 0.4 dB PSNR and 0.01 SSIM in cloud pixels (default-l1c13).
 * **Gain times detail under thin cloud and shadow** (``detail_gain=True``): the ground there is
   ``(signal - offset) / transmittance``, so its detail is the signal's local detail
   (:func:`local_detail`) times a gain that follows the cloud's optical depth. A ReLU network forms
@@ -68,12 +75,15 @@ from torch import nn
 from cloudfree.masks import MASK_ENCODINGS
 
 
-def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6, levels: int | None = None) -> torch.Tensor:
     """Fill unknown pixels of ``x`` ``(N, C, H, W)`` from the known ones (``known`` ``(N, 1, H, W)`` in 0..1).
 
     Pull: down a 2x pyramid, ``x' = sum(w x) / sum(w)``, ``w' = min(1, sum(w))`` over 2x2 blocks.
     Push: back up, ``x = w x + (1 - w) * bilinear_up(x')``. Known pixels (``w = 1``) are returned
     unchanged; a tile with no known pixel at all comes back as zeros (mid-range in -1..1 units).
+    ``levels`` stops the pyramid after that many 2x reductions and takes zero where its top level
+    knows nothing: known values then reach only about ``2**levels`` px into a gap and fade to zero
+    beyond (for spreading corrections that must stay local).
     """
     xs, ws, sizes = [], [], []
     cur_w = known.clamp(0.0, 1.0)
@@ -83,7 +93,8 @@ def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6) -> t
         ws.append(cur_w)
         h, w = cur_x.shape[-2:]
         sizes.append((h, w))
-        if h <= 1 and w <= 1:
+        if (h <= 1 and w <= 1) or (levels is not None and len(xs) > levels):
+            xs[-1] = cur_w * cur_x  # unknown at the top: zero
             break
         pad = (0, w % 2, 0, h % 2)
         weighted = cur_x * cur_w
@@ -153,6 +164,11 @@ class PriorResidualUNet(nn.Module):
         detail_gain: with ``opacity``, add a learned per-pixel gain times the local detail of the
             attenuated signal under thin cloud and shadow (see :func:`local_detail`); False: releases
             made before.
+        thick_refill_levels: with ``opacity`` and ``thick_residual=False``, carry what the model
+            restored under thin cloud and shadow into the thick cloud next to it: the correction
+            (output - prior) of the see-through and clear pixels (zero on clear ones) is spread into
+            the thick pixels by :func:`push_pull_fill` with this many levels (reach about
+            ``2**levels`` px, zero beyond); 0: off (releases made before). No weights.
     """
 
     def __init__(
@@ -166,6 +182,7 @@ class PriorResidualUNet(nn.Module):
         mask_encoding: str = "binary",
         thick_residual: bool = True,
         detail_gain: bool = False,
+        thick_refill_levels: int = 0,
     ) -> None:
         super().__init__()
         if in_channels < 2:
@@ -180,6 +197,11 @@ class PriorResidualUNet(nn.Module):
         # small network invents texture and shifts the level over dark ground), so the default
         # releases keep the prior there and learn only where the ground shows.
         self.thick_residual = bool(thick_residual)
+        # the thick prior is filled from clear pixels only; the ground restored under the thin rim
+        # around a thick core is nearer and says more about it (measured on training-side windows)
+        self.thick_refill_levels = int(thick_refill_levels) if mask_encoding == "opacity" and not thick_residual else 0
+        if thick_refill_levels < 0:
+            raise ValueError(f"thick_refill_levels must be >= 0, got {thick_refill_levels}")
         self.in_channels, self.out_channels, self.depth = int(in_channels), int(out_channels), int(depth)
         self.mask_channel = int(mask_channel) % self.in_channels
         self.optical = [i for i in range(self.in_channels) if i != self.mask_channel]
@@ -265,11 +287,15 @@ class PriorResidualUNet(nn.Module):
             y = block(y, skip)
         base = self._outputs_of(filled)
         see_through = mask * (channel <= 0.75).to(x.dtype)  # thin cloud and shadow
+        thick = mask - see_through
         if not self.thick_residual and self.mask_encoding == "opacity":
             mask = see_through
         out = base + mask * (self.head(y) + self.pixel(stacked))
         if self.gain is not None:
             out = out + see_through * self.gain(y) * local_detail(self._outputs_of(visible), see_through)
+        if self.thick_refill_levels:
+            spread = push_pull_fill(out - base, 1.0 - thick, levels=self.thick_refill_levels)
+            out = out + thick * spread
         return out.clamp(-1.0, 1.0)
 
 
