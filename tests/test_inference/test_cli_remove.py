@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+import pytest
 
 from cloudfree.cli import main
 from cloudfree.io import open_info, read_raster, write_raster
@@ -154,3 +155,17 @@ def test_cli_mask_dilate_default_is_the_library_default():
     parser = argparse.ArgumentParser()
     remove_cmd.add_arguments(parser)
     assert parser.parse_args(["x.tif", "-o", "y.tif"]).mask_dilate == REMOVAL_DILATE_M
+
+
+def test_cli_mask_holes_default_is_the_library_default():
+    import argparse
+
+    from cloudfree.commands import remove as remove_cmd
+    from cloudfree.inference.automask import REMOVAL_HOLES_HA
+    from cloudfree.inference.model_pass import RemovalOptions
+
+    parser = argparse.ArgumentParser()
+    remove_cmd.add_arguments(parser)
+    assert parser.parse_args(["x.tif", "-o", "y.tif"]).mask_holes == REMOVAL_HOLES_HA == RemovalOptions().mask_holes_ha
+    with pytest.raises(ValueError, match="--mask-holes"):
+        RemovalOptions(mask_holes_ha=-1).check()

@@ -277,6 +277,22 @@ def test_dilation_in_metres_becomes_whole_pixels_of_the_grid():
     assert dilation_px(*info(9.0e-5, 4326), 40.0) == 4  # ~10 m
 
 
+def test_hole_area_in_hectares_becomes_a_pixel_count_of_the_grid():
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from cloudfree.inference.automask import MIN_HOLE_PX, hole_px
+
+    def info(res: float, epsg: int) -> tuple[Affine, CRS]:
+        return Affine(res, 0, 0, 0, -res, 0), CRS.from_epsg(epsg)
+
+    assert hole_px(*info(10.0, 32631), 4.0) == 400
+    assert hole_px(*info(20.0, 32631), 4.0) == 100
+    assert hole_px(*info(60.0, 32631), 4.0) == MIN_HOLE_PX  # coarse grids: at least 64 px
+    assert hole_px(*info(10.0, 32631), 0.0) == 0
+    assert hole_px(*info(9.0e-5, 4326), 4.0) == 399  # ~10 m on a lat/lon grid
+
+
 def test_auto_mask_for_removal_is_grown_by_the_dilation(tmp_path, shared_data):
     """`--mask auto` grows cloud and shadow by --mask-dilate metres (4 px at 10 m), and says so."""
     src = shared_data / "sen12mscr_sample" / "ROIs1868_summer_s2_cloudy_19_p30.tif"
@@ -289,4 +305,5 @@ def test_auto_mask_for_removal_is_grown_by_the_dilation(tmp_path, shared_data):
         used[metres] = read_mask(tmp_path / f"used{metres:g}.tif")
     grown, raw = np.isin(used[40.0], (1, 2, 3)), np.isin(used[0.0], (1, 2, 3))
     assert (grown >= raw).all() and grown.sum() > raw.sum() * 1.05
-    assert "grown by 4 px (40 m)" in open_info(tmp_path / "out40.tif").tags["CLOUDFREE_MASK"]
+    how = open_info(tmp_path / "out40.tif").tags["CLOUDFREE_MASK"]
+    assert "grown by 4 px (40 m)" in how and "enclosed clear patches up to 400 px (4 ha) set to cloud" in how

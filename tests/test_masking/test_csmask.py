@@ -161,3 +161,61 @@ def test_scl_band_method(tmp_path):
             assert ds.tags()["CLOUDFREE_MASK_METHOD"] == "scl"
         assert np.all(mask[:8] == 1) and np.all(mask[8:16] == 3) and np.all(mask[16:24] == 0)
         assert np.all(mask[24:26] == NODATA) and np.all(mask[26:] == 0)
+
+
+def test_fill_holes_closes_small_enclosed_clear_patches_only():
+    codes = np.zeros((40, 40), np.uint8)
+    codes[2:18, 2:18] = 1  # a cloud with
+    codes[6:8, 6:8] = 0  # a 4 px hole -> cloud
+    codes[10:16, 10:16] = 0  # a 36 px hole: larger than max_px -> kept
+    codes[22:30, 2:10] = 3  # a shadow with a 1 px hole -> shadow
+    codes[25, 5] = 0
+    codes[22:30, 20:28] = 1  # a cloud whose hole touches nodata -> kept
+    codes[25, 23] = 0
+    codes[25, 24] = NODATA
+    codes[32:40, 30:40] = 1  # a cloud at the array edge: its gap open to the edge -> kept
+    codes[36:40, 34:36] = 0
+    codes[2:10, 30:38] = 1  # a hole diagonally connected to the open clear area -> kept
+    codes[9, 37] = 0
+    codes[8, 36] = 0
+    out = guards.fill_holes(codes, 10)
+    assert np.all(out[6:8, 6:8] == 1) and out[25, 5] == 3
+    assert np.all(out[10:16, 10:16] == 0) and out[25, 23] == 0 and np.all(out[36:40, 34:36] == 0)
+    assert out[8, 36] == 0 and out[25, 24] == NODATA
+    changed = out != codes
+    assert changed.sum() == 5  # the 4 px cloud hole and the 1 px shadow hole, nothing else
+    assert np.array_equal(guards.fill_holes(codes, 0), codes)
+
+
+def test_windowed_hole_filling_equals_whole_scene(tmp_path):
+    from cloudfree.inference.mask_scene import SceneMaskSummary
+    from cloudfree.io.geotiff import write_mask
+
+    rng = np.random.default_rng(2)
+    codes = np.zeros((150, 170), np.uint8)
+    for _ in range(12):  # square clouds with small gaps, some across window edges
+        r, c, s = rng.integers(0, 130), rng.integers(0, 150), rng.integers(10, 30)
+        codes[r : r + s, c : c + s] = 1
+    gaps = rng.random(codes.shape) < 0.03
+    codes[gaps & (codes == 1)] = 0
+    raster, _ = cloud_square_scene(size=170)
+    raw = tmp_path / "raw.tif"
+    write_mask(codes, _like(raster, 150, 170), raw)
+    summary = SceneMaskSummary(tmp_path / "h.tif", "test", 150, 170, 0.0)
+    fn = lambda a: guards.fill_holes(a, 9)  # noqa: E731
+    _windowed(raw, tmp_path / "h.tif", 0, guards.hole_halo(9), fn, summary, False, window=64)
+    whole = fn(codes)
+    assert (whole != codes).sum() > 20  # holes were filled
+    with rasterio.open(tmp_path / "h.tif") as ds:
+        assert np.array_equal(ds.read(1), whole)
+
+
+def test_mask_scene_fill_holes_option_is_tagged(tmp_path):
+    raster, _ = cloud_square_scene()
+    src = write_scene(raster, tmp_path / "scene.tif")
+    mask_scene(src, tmp_path / "b.tif", progress=False, fill_holes=16)
+    with rasterio.open(tmp_path / "b.tif") as ds:
+        assert ds.tags()["CLOUDFREE_MASK_FILL_HOLES_PX"] == "16"
+    assert not list(tmp_path.glob(".*raw*"))
+    with pytest.raises(Exception, match="--fill-holes"):
+        mask_scene(src, tmp_path / "c.tif", progress=False, fill_holes=-1)

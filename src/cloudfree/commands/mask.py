@@ -19,7 +19,9 @@ Methods (--method):
 
 Guards (all methods but scl): snow and ice are not cloud (NDSI test with B03/B11 where the input
 has B11), dark water is not shadow (NDWI/NIR test); nodata stays 255. --dilate PX grows cloud and
-shadow by PX pixels (as s2cloudless users do for a safety buffer).
+shadow by PX pixels (as s2cloudless users do for a safety buffer); --fill-holes PX then sets clear
+patches of up to PX pixels enclosed by cloud to cloud (gaps masks leave in bright cloud cores;
+`cloudfree remove` does both by default, in metres and hectares).
 
 DN input is converted to reflectance, (DN + offset) / 10000, with the offset from the file's tags
 or --dn-offset (-1000 for processing baseline 04.00 and later).
@@ -56,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto (default), csmask, unet, s2cloudless, scl, or a ukis-csmask model such as csmask-4band-L1C",
     )
     parser.add_argument("--dilate", type=int, default=0, help="grow cloud and shadow by this many pixels (0)")
+    parser.add_argument(
+        "--fill-holes",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="clear patches enclosed by cloud up to PX pixels -> cloud (0)",
+    )
     parser.add_argument("--level", choices=("L1C", "L2A"), default=None, help="product level if not in tags/name")
     parser.add_argument(
         "--model", default=None, help="unet: release directory or packaged model name (with auto: use this model)"
@@ -91,6 +100,7 @@ def _one(args: argparse.Namespace, scene: Path, output: Path) -> None:
         output,
         method=args.method,
         dilate=args.dilate,
+        fill_holes=args.fill_holes,
         overwrite=args.overwrite,
         progress=not args.quiet,
         level=args.level,
@@ -121,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         raise MaskMethodError(f"unknown --method {args.method!r}; expected one of {list(METHODS)}")
     if args.dilate < 0:
         raise MaskMethodError(f"--dilate must be >= 0 pixels, got {args.dilate}")
+    if args.fill_holes < 0:
+        raise MaskMethodError(f"--fill-holes must be >= 0 pixels, got {args.fill_holes}")
     if not is_batch(args.input, args.output):
         _one(args, Path(args.input), Path(args.output))
         return 0
@@ -128,8 +140,8 @@ def run(args: argparse.Namespace) -> int:
         raise MaskMethodError("--probability names one file; it cannot be used with several scenes")
     jobs = scene_jobs(expand_inputs(args.input), args.output)
     factory = MaskerFactory(
-        method=args.method, dilate=args.dilate, level=args.level, model=args.model, overwrite=True,
-        guards_on=not args.no_guards, device=args.device, **imagery_options(args),
+        method=args.method, dilate=args.dilate, fill_holes=args.fill_holes, level=args.level, model=args.model,
+        overwrite=True, guards_on=not args.no_guards, device=args.device, **imagery_options(args),
     )  # fmt: skip
     report = run_batch(jobs, factory, scheduler=args.scheduler, overwrite=args.overwrite, progress=not args.quiet)
     print(report.summary(), file=sys.stderr)

@@ -2,7 +2,8 @@
 
 With no option beyond -o, the scene is masked automatically (--mask auto: ukis-csmask whenever the
 scene has B02, B03, B04, B08, s2cloudless for other L1C scenes, the SCL band when the product has
-one; cloud and shadow grown by --mask-dilate metres, 40 by default) and the method is chosen
+one; cloud and shadow grown by --mask-dilate metres, 40 by default, and clear gaps inside clouds of
+up to --mask-holes hectares, 4 by default, closed) and the method is chosen
 automatically (--method auto), the most informative source first:
   1. --series A.tif B.tif ...: other dates of the same place fill the cloudy pixels (gapfill:
      nearest clear date, per-band radiometric fit; masks of the other dates are computed when
@@ -100,6 +101,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--mask-dilate", type=float, default=40.0, metavar="METRES",  # automask.REMOVAL_DILATE_M
                    help="--mask auto: grow cloud and shadow by this many metres before removal, so that the "
                    "thin edges the mask misses are filled too (40; 0: off)")  # fmt: skip
+    g.add_argument("--mask-holes", type=float, default=4.0, metavar="HA",  # automask.REMOVAL_HOLES_HA
+                   help="--mask auto: clear patches enclosed by cloud of up to this many hectares (at least "
+                   "64 px) are mask misses in a cloud's core and become cloud, instead of spreading into the "
+                   "fill (4; 0: off)")  # fmt: skip
     g.add_argument("--tile", type=int, default=256, help="tile size in pixels (256)")
     g.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (32)")
     g.add_argument("--batch-size", type=int, help="tiles per forward pass (default: 2 on CPU, 8 on a GPU)")
@@ -123,7 +128,7 @@ def _options(args: argparse.Namespace):
         tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
         steps=args.steps, samples=args.samples, seed=args.seed, feather=args.feather, threshold=args.threshold,
         replace_all=args.replace_all, keep_bands=args.keep_bands, progress=not args.no_progress,
-        mask_dilate_m=args.mask_dilate, **imagery_options(args),
+        mask_dilate_m=args.mask_dilate, mask_holes_ha=args.mask_holes, **imagery_options(args),
     )  # fmt: skip
 
 

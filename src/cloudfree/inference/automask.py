@@ -12,6 +12,12 @@ masks' own resolution is coarser than the scene's (ukis-csmask runs at about 30 
 as pale rims around every filled cloud. Growing cloud and shadow masks before removal is common
 practice (Fmask dilates by 3 pixels, s2cloudless by its ``dilation_size``); the grown ring is marked
 thick cloud (:func:`cloudfree.masking.guards.dilate`), so it is filled from its surroundings.
+
+Then clear patches enclosed by cloud and smaller than ``holes_ha`` hectares (default 4 ha,
+:data:`REMOVAL_HOLES_HA`; at least :data:`MIN_HOLE_PX` pixels, for coarse grids) become cloud
+(:func:`cloudfree.masking.guards.fill_holes`): masks leave such gaps in the bright cores of real
+clouds, and removal fills a cloud from its clear pixels, so those few bright pixels would spread
+into a white blob (seen on the real Madagascar scene).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from rasterio.crs import CRS
 from cloudfree.errors import CloudfreeError
 
 REMOVAL_DILATE_M = 40.0
+REMOVAL_HOLES_HA = 4.0
+MIN_HOLE_PX = 64
 METRES_PER_DEGREE = 111_320.0  # along a meridian; enough to size a dilation on a lat/lon grid
 
 
@@ -38,6 +46,17 @@ def dilation_px(transform: Affine, crs: CRS | None, metres: float) -> int:
     return max(1, math.ceil(metres / size - 1e-9)) if size > 0 else 0
 
 
+def hole_px(transform: Affine, crs: CRS | None, hectares: float) -> int:
+    """``hectares`` as a pixel count of a grid, at least :data:`MIN_HOLE_PX`; 0 for 0 ha."""
+    if hectares <= 0:
+        return 0
+    sx, sy = abs(transform.a), abs(transform.e)
+    if crs is not None and crs.is_geographic:
+        sx, sy = sx * METRES_PER_DEGREE, sy * METRES_PER_DEGREE  # east-west shrinks with latitude: fills more
+    area = sx * sy
+    return max(MIN_HOLE_PX, math.ceil(hectares * 10_000 / area)) if area > 0 else MIN_HOLE_PX
+
+
 def auto_mask(
     input_path: str | Path,
     out: str | Path,
@@ -47,10 +66,12 @@ def auto_mask(
     bands: str | None = None,
     dn_offset: float | None = None,
     dilate_m: float = 0.0,
+    holes_ha: float = 0.0,
 ) -> tuple[Path | None, str]:
     """Mask ``input_path`` into ``out`` (uint8 codes on its grid); returns ``(mask file, how)``.
 
-    ``dilate_m`` grows cloud and shadow by that many metres (whole pixels, rounded up).
+    ``dilate_m`` grows cloud and shadow by that many metres (whole pixels, rounded up); then clear
+    patches enclosed by cloud of up to ``holes_ha`` hectares become cloud.
 
     ``how`` names the method and why it was chosen. ``(None, reason)`` when no mask method
     applies to the scene (the caller then refuses, or falls back where the method allows).
@@ -58,16 +79,18 @@ def auto_mask(
     from cloudfree.inference.mask_scene import mask_scene
     from cloudfree.inference.sources import input_info
 
-    px = 0
-    if dilate_m > 0:
+    px = holes = 0
+    if dilate_m > 0 or holes_ha > 0:
         info = input_info(input_path, bands, dn_offset=dn_offset)
         px = dilation_px(info.transform, info.crs, dilate_m)
+        holes = hole_px(info.transform, info.crs, holes_ha)
     try:
         summary = mask_scene(
             input_path, out, method="auto", bands=bands, dn_offset=dn_offset, device=device,
-            progress=progress, overwrite=True, dilate=px,
+            progress=progress, overwrite=True, dilate=px, fill_holes=holes,
         )  # fmt: skip
     except (CloudfreeError, ValueError) as exc:  # no method for these bands / this product
         return None, f"no mask method applies ({exc})"
     grown = f", grown by {px} px ({dilate_m:g} m)" if px else ""
+    grown += f", enclosed clear patches up to {holes} px ({holes_ha:g} ha) set to cloud" if holes else ""
     return Path(out), f"{summary.method} ({summary.reason}){grown}"

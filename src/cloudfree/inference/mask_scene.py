@@ -16,7 +16,9 @@ reason and the model version.
   (:func:`cloudfree.masking.s2cloudless_adapter.s2cloudless_scene`; exact whole-scene result).
 * ``scl`` maps the input's Sen2Cor SCL band (:func:`cloudfree.masking.guards.scl_to_codes`).
 * ``dilate > 0`` adds a second windowed pass with a halo of ``dilate`` px over the first pass's
-  mask (exact: the same as dilating the whole scene at once).
+  mask (exact: the same as dilating the whole scene at once); ``fill_holes > 0`` then sets enclosed
+  clear patches up to that many pixels to cloud in the same pass (its halo grows by
+  :func:`cloudfree.masking.guards.hole_halo`; a patch reaching the window's edge is kept).
 
 Memory is bounded by one strip of tiles (engine) or one window plus halo, never the scene.
 """
@@ -65,6 +67,7 @@ def mask_scene(
     *,
     method: str = "auto",
     dilate: int = 0,
+    fill_holes: int = 0,
     bands: str | None = None,
     dn_offset: float | None = None,
     overwrite: bool = False,
@@ -86,6 +89,8 @@ def mask_scene(
         output: mask file to write; refused if it exists unless ``overwrite``.
         method: ``auto`` (default), ``csmask``, ``unet``, ``s2cloudless`` or ``scl``.
         dilate: grow cloud and shadow by this many pixels (a disk) after masking.
+        fill_holes: then set enclosed clear patches of at most this many pixels to cloud
+            (:func:`cloudfree.masking.guards.fill_holes`).
         bands, dn_offset: the file's band names when undescribed; its DN offset (default: tags).
         overwrite: replace an existing output.
         progress: tqdm bars on stderr.
@@ -106,6 +111,8 @@ def mask_scene(
         raise MaskMethodError(f"unknown mask method {method!r}; expected one of {list(METHODS)}")
     if dilate < 0:
         raise MaskMethodError(f"--dilate must be >= 0 pixels, got {dilate}")
+    if fill_holes < 0:
+        raise MaskMethodError(f"--fill-holes must be >= 0 pixels, got {fill_holes}")
     if dst.exists() and not overwrite:
         raise OutputExistsError(f"{dst}: exists; pass --overwrite to replace it")
     if dst.resolve() == src.resolve():
@@ -121,13 +128,15 @@ def mask_scene(
         # The band catalogue (cloudfree.bands) does not know SCL yet, so the engine cannot read the
         # spectral bands of a file that also holds one: use the SCL band the product carries.
         chosen, reason = "scl", "the input carries the Sen2Cor SCL band (spectral methods cannot read it yet)"
-    target = dst if dilate == 0 else dst.with_name(f".{dst.stem}.raw{dst.suffix}")
+    post = bool(dilate or fill_holes)
+    target = dst if not post else dst.with_name(f".{dst.stem}.raw{dst.suffix}")
     tags = {
         "CLOUDFREE_RADIOMETRY": "label",
         "CLOUDFREE_MASK_METHOD": chosen,
         "CLOUDFREE_MASK_REASON": reason,
         "CLOUDFREE_PRODUCT_LEVEL": f"{lvl or 'unknown'} ({how})",
         "CLOUDFREE_MASK_DILATE_PX": str(dilate),
+        "CLOUDFREE_MASK_FILL_HOLES_PX": str(fill_holes),
         "CLOUDFREE_CLASSES": "0 clear, 1 thick, 2 thin, 3 shadow, 255 nodata",
     }
     summary = SceneMaskSummary(dst, chosen, info.height, info.width, 0.0, reason=reason, tags=tags)
@@ -142,11 +151,13 @@ def mask_scene(
             _s2cloudless(src, target, level, summary, bands, dn_offset, progress, s2cloudless, tile, probability)
         else:
             _windowed(src, target, names.index(SCL_BAND), 0, lambda a: guards.scl_to_codes(a), summary, progress)
-        if dilate:
+        if post:
             summary.counts.clear()
-            _windowed(target, dst, 0, dilate, lambda a: guards.dilate(a, dilate), summary, progress, tags)
+            halo = dilate + guards.hole_halo(fill_holes)
+            _windowed(target, dst, 0, halo, lambda a: guards.fill_holes(guards.dilate(a, dilate), fill_holes), summary,
+                      progress, tags)  # fmt: skip
     finally:
-        if dilate and target.exists():
+        if post and target.exists():
             target.unlink()
     summary.seconds = time.perf_counter() - t0
     return summary
@@ -197,6 +208,7 @@ class MaskerFactory:
 
     method: str = "auto"
     dilate: int = 0
+    fill_holes: int = 0
     bands: str | None = None
     dn_offset: float | None = None
     level: str | None = None
@@ -215,6 +227,7 @@ class MaskerFactory:
                 job.output,
                 method=self.method,
                 dilate=self.dilate,
+                fill_holes=self.fill_holes,
                 bands=self.bands,
                 dn_offset=self.dn_offset,
                 level=self.level,

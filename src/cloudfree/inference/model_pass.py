@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from cloudfree.inference.automask import REMOVAL_DILATE_M
+from cloudfree.inference.automask import REMOVAL_DILATE_M, REMOVAL_HOLES_HA
 from cloudfree.inference.background import SceneBackground, scene_background
 from cloudfree.inference.cloud_tiles import SkipClearTiles, tiles_needing_model
 from cloudfree.inference.composite import (
@@ -75,6 +75,8 @@ class RemovalOptions:
         progress: tqdm progress bars on stderr.
         mask_dilate_m: ``--mask auto`` grows cloud and shadow by this many metres (see
             :mod:`cloudfree.inference.automask`); masks given as files are used as they are.
+        mask_holes_ha: ``--mask auto`` then sets clear patches enclosed by cloud of up to this many
+            hectares to cloud.
     """
 
     tile: int = 256
@@ -93,6 +95,7 @@ class RemovalOptions:
     dn_offset: float | None = None
     progress: bool = True
     mask_dilate_m: float = REMOVAL_DILATE_M
+    mask_holes_ha: float = REMOVAL_HOLES_HA
 
     def check(self) -> None:
         if self.tile < 1 or not 0 <= self.overlap < self.tile:
@@ -103,6 +106,8 @@ class RemovalOptions:
             raise ValueError("--batch-size must be >= 1 and --feather >= 0")
         if self.mask_dilate_m < 0:
             raise ValueError(f"--mask-dilate must be >= 0 metres, got {self.mask_dilate_m}")
+        if self.mask_holes_ha < 0:
+            raise ValueError(f"--mask-holes must be >= 0 hectares, got {self.mask_holes_ha}")
 
 
 def primary_bands(config: ReleaseConfig, names: tuple[str, ...], *, keep_bands: bool) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from cloudfree.inference.automask import REMOVAL_DILATE_M, auto_mask
+from cloudfree.inference.automask import REMOVAL_DILATE_M, REMOVAL_HOLES_HA, auto_mask
 from cloudfree.inference.loading import DEFAULT_MODEL, default_device, resolve_model
 from cloudfree.inference.model_pass import RemovalOptions, band_offsets
 from cloudfree.inference.remover import AUTO, THRESHOLD, Remover, RemoverFactory
@@ -75,6 +75,7 @@ def remove(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     mask_dilate_m: float = REMOVAL_DILATE_M,
+    mask_holes_ha: float = REMOVAL_HOLES_HA,
 ) -> SceneSummary:
     """Remove clouds from ``input``; write a georeferenced COG to ``output``.
 
@@ -112,11 +113,13 @@ def remove(
         progress: tqdm progress bars on stderr.
         log: receives the decisions (method, mask, notes); default: stderr.
         mask_dilate_m: with ``mask="auto"``, grow cloud and shadow by this many metres (40; 0: off).
+        mask_holes_ha: with ``mask="auto"``, then set clear patches enclosed by cloud of up to this
+            many hectares (at least 64 px) to cloud (4; 0: off).
     """
     options = RemovalOptions(
         tile=tile, overlap=overlap, batch_size=batch_size, device=device, dtype=dtype, steps=steps, samples=samples,
         seed=seed, feather=feather, threshold=threshold, replace_all=replace_all, keep_bands=keep_bands, bands=bands,
-        dn_offset=dn_offset, progress=progress, mask_dilate_m=mask_dilate_m,
+        dn_offset=dn_offset, progress=progress, mask_dilate_m=mask_dilate_m, mask_holes_ha=mask_holes_ha,
     )  # fmt: skip
     return Remover(model, options, log=log)(
         input, output, method=method, mask=mask, sar=sar, prev=prev, prev_sar=prev_sar, series=series,

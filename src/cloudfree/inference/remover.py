@@ -207,7 +207,8 @@ class Remover:
         if str(mask) != AUTO:
             return Path(mask), f"file {Path(mask).name}"
         path, how = auto_mask(src, tmp, self.device, self.options.progress, bands=self.options.bands,
-                              dn_offset=self.options.dn_offset, dilate_m=self.options.mask_dilate_m)  # fmt: skip
+                              dn_offset=self.options.dn_offset, dilate_m=self.options.mask_dilate_m,
+                              holes_ha=self.options.mask_holes_ha)  # fmt: skip
         if path is None:
             if choice.model and choice.temporal is None and not self.config.uses_mask:
                 return None, f"threshold {self.options.threshold} on the model's own estimate (auto: {how})"
@@ -242,7 +243,8 @@ class Remover:
             series_masks = []
             for k, member in enumerate(series):
                 path, how = auto_mask(member, tmp / f"series_mask_{k}.tif", self.device, opt.progress,
-                                      bands=opt.bands, dn_offset=opt.dn_offset, dilate_m=opt.mask_dilate_m)  # fmt: skip
+                                      bands=opt.bands, dn_offset=opt.dn_offset, dilate_m=opt.mask_dilate_m,
+                                      holes_ha=opt.mask_holes_ha)  # fmt: skip
                 if path is None:
                     raise ValueError(f"{member}: --series-masks not given and {how}; pass --series-masks")
                 self.log(f"{Path(member).name}: mask auto: {how}")
