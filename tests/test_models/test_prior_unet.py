@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from cloudfree.models import build_model
-from cloudfree.models.prior_unet import PriorResidualUNet, push_pull_fill
+from cloudfree.models.prior_unet import PriorResidualUNet
+from cloudfree.models.push_pull import push_pull_fill
 
 RGBN = ("B02", "B03", "B04", "B08")
 
@@ -100,7 +101,7 @@ def test_opacity_encoding_reads_thin_cloud_and_takes_the_background_under_thick_
 
 
 def test_background_prior():
-    from cloudfree.models.prior_unet import background_prior
+    from cloudfree.models.push_pull import background_prior
 
     torch.manual_seed(0)
     x = torch.rand(1, 2, 32, 32)

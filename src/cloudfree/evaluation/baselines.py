@@ -3,7 +3,7 @@
 * :func:`biharmonic_fill`: ``skimage.restoration.inpaint_biharmonic`` on every band, the one-line
   classical peer a user would try first (slow on large holes: seconds for a few 10^4 pixels).
 * :func:`pushpull_fill`: the multi-scale normalised-convolution prior that ``PriorResidualUNet``
-  learns a residual over (:func:`cloudfree.models.prior_unet.push_pull_fill`), alone.
+  learns a residual over (:func:`cloudfree.models.push_pull.push_pull_fill`), alone.
 
 Both fill the pixels whose mask code is cloud, thin cloud or shadow (1, 2, 3) from the clear ones
 (nodata, 255, is neither filled from nor scored), and return reflectance ``(bands, h, w)`` float32;
@@ -38,7 +38,7 @@ def pushpull_fill(reflectance: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """The push-pull prior alone over ``reflectance`` ``(bands, h, w)`` where ``codes`` says cloud/shadow."""
     import torch
 
-    from cloudfree.models.prior_unet import push_pull_fill
+    from cloudfree.models.push_pull import push_pull_fill
 
     unknown = _unknown(codes, reflectance)
     x = torch.from_numpy(np.nan_to_num(reflectance.astype(np.float32)))[None]

@@ -13,7 +13,7 @@ no clear pixel by push-pull over the whole scene at that coarse resolution: a
 (24 MB for a 13-band 10980 px scene at ``block=16``). :meth:`SceneBackground.tile` samples it
 bilinearly (pixel centres, as GDAL would resample) over any tile of the scene's grid, and
 :class:`~cloudfree.inference.runner.ModelRunner` builds the prior under thick cloud over it
-(:func:`~cloudfree.models.prior_unet.background_prior`), from the tile positions the engine passes.
+(:func:`~cloudfree.models.push_pull.background_prior`), from the tile positions the engine passes.
 
 Memory while reading: one strip of ``block * STRIP_BLOCKS`` rows of the scene. No library offers a
 masked block mean over a streamed multi-format input, hence the few lines of numpy here.
@@ -32,7 +32,7 @@ from rasterio.windows import Window
 from cloudfree.inference.sources import InputSpec, Source, as_float
 from cloudfree.inference.streaming import CACHE_BYTES
 from cloudfree.masks import CLEAR
-from cloudfree.models.prior_unet import push_pull_fill
+from cloudfree.models.push_pull import push_pull_fill
 from cloudfree.radiometry import QUANTIFICATION, Radiometry
 
 BLOCK = 16  # px of the scene per background pixel (160 m at 10 m)

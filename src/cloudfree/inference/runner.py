@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from cloudfree.masks import CLEAR, THICK, mask_channel
-from cloudfree.models.prior_unet import background_prior, push_pull_fill
+from cloudfree.models.push_pull import background_prior, push_pull_fill
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.radiometry import clip_sar_db
 
@@ -167,7 +167,7 @@ class ModelRunner:
         """Normalised optical input with the prior under thick cloud (``opacity`` releases).
 
         Over the scene-wide background (:mod:`.background`,
-        :func:`~cloudfree.models.prior_unet.background_prior`) when the pass has one, else the
+        :func:`~cloudfree.models.push_pull.background_prior`) when the pass has one, else the
         tile's own push-pull fill of its clear pixels: the network never sees cloud values.
         """
         s = self.layout.slices

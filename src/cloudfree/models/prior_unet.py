@@ -7,8 +7,8 @@ clear), exactly the release contract of docs/ARCHITECTURE.md ("Released model in
 
 Why this design (issue 11, item 1):
 
-* **A classical prior, computed in torch.** :func:`push_pull_fill` is a multi-scale normalised
-  convolution ("pull-push", Gortler et al. 1996): the clear pixels are averaged down a pyramid
+* **A classical prior, computed in torch.** :func:`~cloudfree.models.push_pull.push_pull_fill` is a
+  multi-scale normalised convolution ("pull-push", Gortler et al. 1996): the clear pixels are averaged down a pyramid
   with their weights, and every unknown pixel takes the bilinear up-sampling of the coarsest level
   that knows it. It is smooth, has no parameters, runs in O(pixels), works for any hole size and
   tile size, and is about as good as harmonic / biharmonic inpainting on large holes while being
@@ -34,7 +34,7 @@ Why this design (issue 11, item 1):
   cloud is never the cloud: the caller puts the prior there, and the network keeps it as its base
   (thin cloud and shadow pixels are filled from clear and thick pixels alike). Training puts each
   sample's own push-pull fill of its clear pixels there (the plain classical prior). The removal
-  pipeline puts :func:`background_prior` over a scene-wide clear-sky background
+  pipeline puts :func:`~cloudfree.models.push_pull.background_prior` over a scene-wide clear-sky background
   (:mod:`cloudfree.inference.background`, block means of clear pixels over the whole scene): near
   clear pixels it follows them, deep inside a cloud it follows the background, and a tile wholly
   under a cloud larger than itself (no clear pixel to fill from) gets the background instead of
@@ -73,60 +73,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cloudfree.masks import MASK_ENCODINGS
-
-
-def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6, levels: int | None = None) -> torch.Tensor:
-    """Fill unknown pixels of ``x`` ``(N, C, H, W)`` from the known ones (``known`` ``(N, 1, H, W)`` in 0..1).
-
-    Pull: down a 2x pyramid, ``x' = sum(w x) / sum(w)``, ``w' = min(1, sum(w))`` over 2x2 blocks.
-    Push: back up, ``x = w x + (1 - w) * bilinear_up(x')``. Known pixels (``w = 1``) are returned
-    unchanged; a tile with no known pixel at all comes back as zeros (mid-range in -1..1 units).
-    ``levels`` stops the pyramid after that many 2x reductions and takes zero where its top level
-    knows nothing: known values then reach only about ``2**levels`` px into a gap and fade to zero
-    beyond (for spreading corrections that must stay local).
-    """
-    xs, ws, sizes = [], [], []
-    cur_w = known.clamp(0.0, 1.0)
-    cur_x = torch.where(cur_w > 0, x, torch.zeros_like(x))
-    while True:
-        xs.append(cur_x)
-        ws.append(cur_w)
-        h, w = cur_x.shape[-2:]
-        sizes.append((h, w))
-        if (h <= 1 and w <= 1) or (levels is not None and len(xs) > levels):
-            xs[-1] = cur_w * cur_x  # unknown at the top: zero
-            break
-        pad = (0, w % 2, 0, h % 2)
-        weighted = cur_x * cur_w
-        if any(pad):  # odd sizes only: padding copies the level
-            weighted, cur_w = F.pad(weighted, pad), F.pad(cur_w, pad)
-        sx, sw = _sum2x2(weighted), _sum2x2(cur_w)
-        cur_x = sx / sw.clamp_min(eps)
-        cur_w = sw.clamp(max=1.0)
-    out = xs[-1]
-    for level in range(len(xs) - 2, -1, -1):
-        h, w = sizes[level]
-        up = F.interpolate(out, scale_factor=2.0, mode="bilinear", align_corners=False)[..., :h, :w]
-        if up.shape[-2:] != (h, w):  # 1-pixel-wide levels
-            up = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
-        out = ws[level] * xs[level] + (1.0 - ws[level]) * up
-    return out
-
-
-def _sum2x2(x: torch.Tensor) -> torch.Tensor:
-    """Sums over 2x2 blocks of ``(N, C, H, W)`` (H, W even): strided adds, several times faster on CPU than
-    ``avg_pool2d(x, 2) * 4`` (equal up to float rounding)."""
-    return (x[..., ::2, ::2] + x[..., ::2, 1::2]) + (x[..., 1::2, ::2] + x[..., 1::2, 1::2])
-
-
-def background_prior(x: torch.Tensor, clear: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-    """Prior over a background ``B`` ``(N, C, H, W)``: ``B + push_pull_fill(x - B, clear)``.
-
-    The clear pixels' departure from the background is spread into the gaps, so the prior follows
-    the clear pixels near them and the background far from them; clear pixels are returned
-    unchanged, a tile with no clear pixel returns ``B``, and ``B`` equal to the truth returns it.
-    """
-    return background + push_pull_fill(x - background, clear)
+from cloudfree.models.push_pull import _sum2x2, push_pull_fill
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -147,7 +94,7 @@ class _Up(nn.Module):
 
 
 class PriorResidualUNet(nn.Module):
-    """Residual U-Net over :func:`push_pull_fill` (see the module docstring).
+    """Residual U-Net over :func:`~cloudfree.models.push_pull.push_pull_fill` (see the module docstring).
 
     Args:
         in_channels: optical bands + 1 (the mask channel, last).
@@ -293,7 +240,7 @@ class PriorResidualUNet(nn.Module):
         out = base + mask * (self.head(y) + self.pixel(stacked))
         if self.gain is not None:
             out = out + see_through * self.gain(y) * local_detail(self._outputs_of(visible), see_through)
-        if self.thick_refill_levels:
+        if self.thick_refill_levels and bool(thick.any()) and bool(see_through.any()):  # else nothing to carry
             spread = push_pull_fill(out - base, 1.0 - thick, levels=self.thick_refill_levels)
             out = out + thick * spread
         return out.clamp(-1.0, 1.0)

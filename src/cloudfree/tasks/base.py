@@ -44,7 +44,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from cloudfree import bands as bandcat
 from cloudfree.masks import NODATA, SHADOW, THICK, THIN
 from cloudfree.models import build_model
-from cloudfree.models.prior_unet import push_pull_fill
+from cloudfree.models.push_pull import push_pull_fill
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.normalization import Normalization
 from cloudfree.radiometry import S1_DB_RANGES
