@@ -34,7 +34,7 @@ from cloudfree.data.synthetic_clouds import CloudSimulator
 from cloudfree.evaluation.figures import stretch_limits, to_rgb
 from cloudfree.evaluation.html_report import write_html_report
 from cloudfree.evaluation.report import evaluate_rasters
-from cloudfree.inference.automask import REMOVAL_DILATE_M, dilation_px
+from cloudfree.inference.automask import REMOVAL_DILATE_M, REMOVAL_HOLES_HA, dilation_px, hole_px
 from cloudfree.inference.composite import cloud_of
 from cloudfree.inference.mask_scene import mask_scene
 from cloudfree.inference.removal import remove
@@ -184,10 +184,12 @@ def run_demo(
     # The own U-Net, not `auto`: it also learnt simulated clouds, while ukis-csmask (the default on real
     # scenes) finds only ~2 % of these simulated clouds (flat, texture-less cores: a simulator limit).
     # grown by the same 40 m as `remove --mask auto` (automask.REMOVAL_DILATE_M): edges the mask misses
-    # would otherwise stay as bright rims and shadowed borders would darken the fill
+    # would otherwise stay as bright rims and shadowed borders would darken the fill; small clear gaps
+    # inside clouds are closed as `remove` does (REMOVAL_HOLES_HA)
     grow = dilation_px(scene.transform, scene.crs, REMOVAL_DILATE_M)
+    holes = hole_px(scene.transform, scene.crs, REMOVAL_HOLES_HA)
     masked = mask_scene(files["cloudy"], files["mask"], method="unet", model=mask_model, device=device,
-                        progress=progress, overwrite=True, dilate=grow)  # fmt: skip
+                        progress=progress, overwrite=True, dilate=grow, fill_holes=holes)  # fmt: skip
     timings["mask"] = time.perf_counter() - t0
     predicted_mask = read_mask(files["mask"])
 
