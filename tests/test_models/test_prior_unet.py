@@ -306,3 +306,15 @@ def test_thick_refill_is_off_with_a_thick_residual_or_binary_masks():
     assert PriorResidualUNet(5, 4, thick_residual=False, thick_refill_levels=4).thick_refill_levels == 0
     with pytest.raises(ValueError, match="thick_refill_levels"):
         PriorResidualUNet(5, 4, mask_encoding="opacity", thick_residual=False, thick_refill_levels=-1)
+
+
+def test_the_refill_spread_equals_the_limited_push_pull_where_it_is_used():
+    from cloudfree.models.prior_unet import _spread_into_gaps
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 48, 64)
+    for known in ((torch.rand(2, 1, 48, 64) > 0.7).float(), torch.zeros(2, 1, 48, 64)):
+        known[..., 10:20, 30:40] = 1
+        gaps = known == 0
+        want = push_pull_fill(x, known, levels=4).expand_as(x)[gaps.expand_as(x)]
+        assert torch.allclose(_spread_into_gaps(x, known, 4)[gaps.expand_as(x)], want, atol=1e-6)

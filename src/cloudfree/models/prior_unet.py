@@ -241,9 +241,20 @@ class PriorResidualUNet(nn.Module):
         if self.gain is not None:
             out = out + see_through * self.gain(y) * local_detail(self._outputs_of(visible), see_through)
         if self.thick_refill_levels and bool(thick.any()) and bool(see_through.any()):  # else nothing to carry
-            spread = push_pull_fill(out - base, 1.0 - thick, levels=self.thick_refill_levels)
-            out = out + thick * spread
+            out = torch.addcmul(out, thick, _spread_into_gaps(out - base, 1.0 - thick, self.thick_refill_levels))
         return out.clamp(-1.0, 1.0)
+
+
+def _spread_into_gaps(x: torch.Tensor, known: torch.Tensor, levels: int) -> torch.Tensor:
+    """``push_pull_fill(x, known, levels=levels)`` at the pixels where ``known`` is 0 (H, W even).
+
+    There the fill is the up-sampled level 1, so the pyramid starts from the first 2x2 sums: a
+    quarter of the full-resolution work and memory (the refill runs on every tile of a scene).
+    """
+    weight = _sum2x2(known)
+    level1 = _sum2x2(x * known) / weight.clamp_min(1e-6)
+    filled = push_pull_fill(level1, weight.clamp(max=1.0), levels=levels - 1)
+    return F.interpolate(filled, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
 def local_detail(x: torch.Tensor, where: torch.Tensor, size: int = 7) -> torch.Tensor:
