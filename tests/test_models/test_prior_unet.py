@@ -283,8 +283,8 @@ def test_thick_refill_carries_the_thin_rim_correction_into_the_core_and_only_nea
     channel[96:120, 96:120] = 1.0  # and a thick cloud far from any thin pixel
     x[:, 4] = channel
     args = {"ngf": 4, "depth": 2, "mask_encoding": "opacity", "thick_residual": False}
-    plain = PriorResidualUNet(5, 4, **args)
-    refill = PriorResidualUNet(5, 4, thick_refill_levels=4, **args)
+    plain = PriorResidualUNet(5, 4, **args).eval()
+    refill = PriorResidualUNet(5, 4, thick_refill_levels=4, **args).eval()  # at inference
     refill.load_state_dict(plain.state_dict())  # no weights of its own
     with torch.no_grad():
         for m in (plain, refill):
@@ -318,3 +318,21 @@ def test_the_refill_spread_equals_the_limited_push_pull_where_it_is_used():
         gaps = known == 0
         want = push_pull_fill(x, known, levels=4).expand_as(x)[gaps.expand_as(x)]
         assert torch.allclose(_spread_into_gaps(x, known, 4)[gaps.expand_as(x)], want, atol=1e-6)
+
+
+def test_thick_refill_acts_in_eval_mode_only():
+    x = torch.zeros(1, 5, 64, 64)
+    channel = torch.zeros(64, 64)
+    channel[6:30, 6:30] = 0.5
+    channel[12:24, 12:24] = 1.0
+    x[:, 4] = channel
+    args = {"ngf": 4, "depth": 2, "mask_encoding": "opacity", "thick_residual": False}
+    model = PriorResidualUNet(5, 4, thick_refill_levels=4, **args)
+    plain = PriorResidualUNet(5, 4, **args)
+    with torch.no_grad():
+        for m in (model, plain):
+            m.head.bias.fill_(0.2)
+        model.train()
+        assert torch.equal(model(x), plain(x))  # training optimises the network without the refill
+        model.eval()
+        assert not torch.equal(model(x), plain(x))

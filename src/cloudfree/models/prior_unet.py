@@ -51,7 +51,9 @@ Why this design (issue 11, item 1):
   the model restores under the rim is nearer. Its correction (output - prior, zero on clear pixels)
   is spread into the thick pixels by a push-pull limited to a few levels (about 16 px for 4), so it
   stays local, a tile's far interior keeps the scene-wide prior and no weight is involved. On the
-  training-side windows it added 0.4 dB PSNR and 0.01 SSIM in cloud pixels (default-l1c13).
+  training-side windows it added 0.4-0.5 dB PSNR and 0.01 SSIM in cloud pixels. It acts in eval mode
+  only: 45 min of fine-tuning with it inside the training loop raised validation SSIM by 0.001 but
+  lowered PSNR on the Slovenia training-side windows, so the network is trained without it.
 * **Gain times detail under thin cloud and shadow** (``detail_gain=True``): the ground there is
   ``(signal - offset) / transmittance``, so its detail is the signal's local detail
   (:func:`local_detail`) times a gain that follows the cloud's optical depth. A ReLU network forms
@@ -115,7 +117,8 @@ class PriorResidualUNet(nn.Module):
             restored under thin cloud and shadow into the thick cloud next to it: the correction
             (output - prior) of the see-through and clear pixels (zero on clear ones) is spread into
             the thick pixels by :func:`push_pull_fill` with this many levels (reach about
-            ``2**levels`` px, zero beyond); 0: off (releases made before). No weights.
+            ``2**levels`` px, zero beyond); 0: off (releases made before). No weights; applied in
+            eval mode only (training optimises the network without it, as the releases were).
     """
 
     def __init__(
@@ -240,7 +243,9 @@ class PriorResidualUNet(nn.Module):
         out = base + mask * (self.head(y) + self.pixel(stacked))
         if self.gain is not None:
             out = out + see_through * self.gain(y) * local_detail(self._outputs_of(visible), see_through)
-        if self.thick_refill_levels and bool(thick.any()) and bool(see_through.any()):  # else nothing to carry
+        # at inference only (eval mode): trained inside the loop, it lowered PSNR on held-in Slovenia windows
+        refill = self.thick_refill_levels and not self.training
+        if refill and bool(thick.any()) and bool(see_through.any()):  # else nothing to carry
             out = torch.addcmul(out, thick, _spread_into_gaps(out - base, 1.0 - thick, self.thick_refill_levels))
         return out.clamp(-1.0, 1.0)
 
