@@ -198,6 +198,11 @@ class Remover:
         if config.uses_mask and (mask is None or str(mask) == THRESHOLD) and choice.temporal is None:
             raise ValueError(f"model {config.name!r} takes a cloud-mask channel; pass --mask FILE or --mask auto")
 
+    def _auto_mask(self, src: Any, out: Path) -> tuple[Path | None, str]:
+        o = self.options
+        return auto_mask(src, out, self.device, o.progress, bands=o.bands, dn_offset=o.dn_offset,
+                         dilate_m=o.mask_dilate_m, holes_ha=o.mask_holes_ha)  # fmt: skip
+
     def _mask(self, mask: Any, src: Path, tmp: Path, choice: Choice) -> tuple[Path | None, str]:
         no_mask_needed = self.options.replace_all and not (choice.model and self.config.uses_mask)
         if mask is None or str(mask) == THRESHOLD or (str(mask) == AUTO and no_mask_needed):
@@ -206,9 +211,7 @@ class Remover:
             return None, f"threshold {self.options.threshold} on the model's own estimate"
         if str(mask) != AUTO:
             return Path(mask), f"file {Path(mask).name}"
-        path, how = auto_mask(src, tmp, self.device, self.options.progress, bands=self.options.bands,
-                              dn_offset=self.options.dn_offset, dilate_m=self.options.mask_dilate_m,
-                              holes_ha=self.options.mask_holes_ha)  # fmt: skip
+        path, how = self._auto_mask(src, tmp)
         if path is None:
             if choice.model and choice.temporal is None and not self.config.uses_mask:
                 return None, f"threshold {self.options.threshold} on the model's own estimate (auto: {how})"
@@ -242,9 +245,7 @@ class Remover:
         if series_masks is None:
             series_masks = []
             for k, member in enumerate(series):
-                path, how = auto_mask(member, tmp / f"series_mask_{k}.tif", self.device, opt.progress,
-                                      bands=opt.bands, dn_offset=opt.dn_offset, dilate_m=opt.mask_dilate_m,
-                                      holes_ha=opt.mask_holes_ha)  # fmt: skip
+                path, how = self._auto_mask(member, tmp / f"series_mask_{k}.tif")
                 if path is None:
                     raise ValueError(f"{member}: --series-masks not given and {how}; pass --series-masks")
                 self.log(f"{Path(member).name}: mask auto: {how}")
