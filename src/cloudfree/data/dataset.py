@@ -57,20 +57,20 @@ def class_labels(codes: np.ndarray, valid: np.ndarray | None = None) -> torch.Te
 def mask_targets(codes: np.ndarray, valid: np.ndarray | None = None) -> dict[str, torch.Tensor]:
     """The two mask entries of a sample from class codes ``(H, W)``: ``mask`` ``(1, H, W)`` float32 0/1
     (:func:`cloud_binary`) and ``labels`` ``(H, W)`` int64 (:func:`class_labels`, invalid pixels 255)."""
-    return {"mask": _tensor(cloud_binary(codes)), "labels": class_labels(codes, valid)}
+    return {"mask": as_tensor(cloud_binary(codes)), "labels": class_labels(codes, valid)}
 
 
-def _tensor(arr: np.ndarray) -> torch.Tensor:
+def as_tensor(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
 
 
-def _zero_invalid(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def zero_invalid(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
     out = np.array(data, dtype=np.float32, copy=True)
     out[:, ~valid] = 0.0
     return np.nan_to_num(out, nan=0.0)
 
 
-class _Seeded(Dataset):
+class SeededDataset(Dataset):
     """Per-index random generators ``default_rng([seed, epoch, index])`` and the augmentation hook.
 
     Crop datasets hold ``samples_per_epoch`` samples (their ``__len__``); others override ``__len__``.
@@ -98,7 +98,7 @@ class _Seeded(Dataset):
         return self.augment(sample, rng) if self.augment is not None else sample
 
 
-class _CropSampler:
+class CropSampler:
     """Uniform random ``patch x patch`` crop positions whose invalid fraction is at most ``max_nodata``.
 
     Allowed positions are found once with a summed-area table of the invalid pixels.
@@ -136,7 +136,7 @@ class _CropSampler:
         return divmod(flat, self.cols)
 
 
-class SinglePairDataset(_Seeded):
+class SinglePairDataset(SeededDataset):
     """Random crops of ONE large aligned pair: the single-pair approach (one scene, many augmented samples).
 
     Args:
@@ -164,7 +164,7 @@ class SinglePairDataset(_Seeded):
         self.samples_per_epoch = int(samples_per_epoch)
         self.augment, self.seed, self.epoch = augment, int(seed), 0
         self._valid = self.pair.valid
-        self.sampler = _CropSampler(self._valid, self.patch, max_nodata, self.pair.sources)
+        self.sampler = CropSampler(self._valid, self.patch, max_nodata, self.pair.sources)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self._rng(index)
@@ -173,14 +173,14 @@ class SinglePairDataset(_Seeded):
         valid = self._valid[rows, cols]
         pair = self.pair
         sample: dict[str, Any] = {
-            "cloudy": _tensor(_zero_invalid(pair.cloudy.data[:, rows, cols], valid)),
-            "clear": _tensor(_zero_invalid(pair.clear.data[:, rows, cols], valid)),
+            "cloudy": as_tensor(zero_invalid(pair.cloudy.data[:, rows, cols], valid)),
+            "clear": as_tensor(zero_invalid(pair.clear.data[:, rows, cols], valid)),
         }
         if pair.mask is not None:
             codes = pair.mask.data[0, rows, cols]
             sample |= mask_targets(codes, valid)
         if pair.sar is not None:
-            sample["sar"] = _tensor(_zero_invalid(pair.sar.data[:, rows, cols], valid))
+            sample["sar"] = as_tensor(zero_invalid(pair.sar.data[:, rows, cols], valid))
         sample["meta"] = {
             "scene": pair.scene,
             "window": (row, col, self.patch, self.patch),
@@ -190,7 +190,7 @@ class SinglePairDataset(_Seeded):
         return self._finish(sample, rng)
 
 
-class ChipDataset(_Seeded):
+class ChipDataset(SeededDataset):
     """Chips of a store written by ``cloudfree prepare`` (:mod:`cloudfree.data.chips`), one split of it.
 
     Args:
@@ -235,13 +235,13 @@ class ChipDataset(_Seeded):
         sample: dict[str, Any] = {}
         for key in ("cloudy", "clear"):
             raster = read_raster(self.store_dir / row[key], select=self.bands).to_reflectance()
-            sample[key] = _tensor(_zero_invalid(raster.data, raster.valid))
+            sample[key] = as_tensor(zero_invalid(raster.data, raster.valid))
         if self.with_mask:
             codes = read_mask(self.store_dir / row["mask"])
             sample |= mask_targets(codes)
         if self.with_sar:
             sar = read_raster(self.store_dir / row["sar"], select=("VV", "VH"))
-            sample["sar"] = _tensor(_zero_invalid(sar.data, sar.valid))
+            sample["sar"] = as_tensor(zero_invalid(sar.data, sar.valid))
         sample["meta"] = {
             "scene": row["scene"],
             "window": (int(row["row"]), int(row["col"]), int(row["height"]), int(row["width"])),

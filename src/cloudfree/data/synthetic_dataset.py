@@ -13,14 +13,7 @@ from typing import Any
 import numpy as np
 
 from cloudfree import bands as bandcat
-from cloudfree.data.dataset import (
-    Augment,
-    _CropSampler,
-    _Seeded,
-    _tensor,
-    _zero_invalid,
-    mask_targets,
-)
+from cloudfree.data import dataset as base
 from cloudfree.data.pairing import scene_id
 from cloudfree.raster import Raster
 
@@ -28,7 +21,7 @@ from cloudfree.raster import Raster
 SimulateHook = Callable[[np.ndarray, tuple[str, ...], np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
 
-class SyntheticCloudDataset(_Seeded):
+class SyntheticCloudDataset(base.SeededDataset):
     """Pairs made on the fly from clear scenes: a random crop of a clear raster plus simulated clouds.
 
     Args:
@@ -56,7 +49,7 @@ class SyntheticCloudDataset(_Seeded):
         patch: int,
         samples_per_epoch: int,
         simulate: SimulateHook,
-        augment: Augment | None = None,
+        augment: base.Augment | None = None,
         seed: int = 0,
         bands: str | Sequence[str] | None = None,
         max_nodata: float = 0.0,
@@ -73,7 +66,7 @@ class SyntheticCloudDataset(_Seeded):
         self.samples_per_epoch = int(samples_per_epoch)
         self.simulate = simulate
         self.augment, self.seed, self.epoch = augment, int(seed), 0
-        self.samplers = [_CropSampler(r.valid, self.patch, max_nodata, r.source) for r in self.rasters]
+        self.samplers = [base.CropSampler(r.valid, self.patch, max_nodata, r.source) for r in self.rasters]
         if not 0.0 <= scene_exponent <= 1.0:
             raise ValueError(f"scene_exponent must be within 0..1, got {scene_exponent}")
         counts = np.array([s.count for s in self.samplers], dtype=np.float64) ** float(scene_exponent)
@@ -85,7 +78,7 @@ class SyntheticCloudDataset(_Seeded):
         raster = self.rasters[which]
         row, col = self.samplers[which].draw(rng)
         rows, cols = slice(row, row + self.patch), slice(col, col + self.patch)
-        clear = _zero_invalid(raster.data[:, rows, cols], raster.valid[rows, cols])
+        clear = base.zero_invalid(raster.data[:, rows, cols], raster.valid[rows, cols])
         cloudy, codes = self.simulate(clear.copy(), self.bands, rng)
         cloudy, codes = np.asarray(cloudy), np.asarray(codes)
         if cloudy.shape != clear.shape or codes.shape != clear.shape[1:]:
@@ -94,9 +87,9 @@ class SyntheticCloudDataset(_Seeded):
                 f"expected {clear.shape} and {clear.shape[1:]}"
             )
         sample: dict[str, Any] = {
-            "cloudy": _tensor(cloudy),
-            "clear": _tensor(clear),
-            **mask_targets(codes, raster.valid[rows, cols]),
+            "cloudy": base.as_tensor(cloudy),
+            "clear": base.as_tensor(clear),
+            **base.mask_targets(codes, raster.valid[rows, cols]),
             "meta": {
                 "scene": scene_id(raster.source),
                 "window": (row, col, self.patch, self.patch),

@@ -41,14 +41,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from cloudfree import bands as bandcat
-from cloudfree.data.dataset import (
-    Augment,
-    _CropSampler,
-    _Seeded,
-    _tensor,
-    _zero_invalid,
-    mask_targets,
-)
+from cloudfree.data import dataset as base
 from cloudfree.data.pairing import PairingError, align_pair, mask_from_file, scene_id
 from cloudfree.data.series_steps import OPTICAL, SeriesStep, s2cloudless_fraction, series_steps  # noqa: F401
 from cloudfree.data.synthetic_dataset import SimulateHook
@@ -177,7 +170,7 @@ def load_sequence(
     return AlignedSequence(members, scene)  # type: ignore[arg-type]
 
 
-class TimeSeriesDataset(_Seeded):
+class TimeSeriesDataset(base.SeededDataset):
     """Random ``patch`` px crops of t0 -> t1 sequences (see the module docstring for the keys).
 
     Args:
@@ -199,7 +192,7 @@ class TimeSeriesDataset(_Seeded):
         patch: int,
         samples_per_epoch: int | None = None,
         simulate: SimulateHook | None = None,
-        augment: Augment | None = None,
+        augment: base.Augment | None = None,
         seed: int = 0,
         bands: str | Sequence[str] | None = None,
         max_nodata: float = 0.0,
@@ -216,7 +209,7 @@ class TimeSeriesDataset(_Seeded):
         self.samples_per_epoch = None if samples_per_epoch is None else int(samples_per_epoch)
         self.simulate, self.augment, self.seed, self.epoch = simulate, augment, int(seed), 0
         self.samplers = [
-            _CropSampler(s.valid, self.patch, self.max_nodata, s.source) if isinstance(s, AlignedSequence) else None
+            base.CropSampler(s.valid, self.patch, self.max_nodata, s.source) if isinstance(s, AlignedSequence) else None
             for s in self.sources
         ]
 
@@ -247,10 +240,12 @@ class TimeSeriesDataset(_Seeded):
         which = index if self.samples_per_epoch is None else int(rng.integers(len(self.sources)))
         members, row, col = self._crop(which, rng)
         valid = np.logical_and.reduce([m.valid for m in members.values()])
-        sample: dict[str, Any] = {role: _tensor(_zero_invalid(members[role].data, valid)) for role in REQUIRED}
+        sample: dict[str, Any] = {
+            role: base.as_tensor(base.zero_invalid(members[role].data, valid)) for role in REQUIRED
+        }
         codes = None
         if "cloudy" in members:
-            sample["cloudy"] = _tensor(_zero_invalid(members["cloudy"].data, valid))
+            sample["cloudy"] = base.as_tensor(base.zero_invalid(members["cloudy"].data, valid))
             codes = members["mask"].data[0] if "mask" in members else None
         elif self.simulate is not None:
             clear = sample["clear"].numpy()
@@ -260,9 +255,9 @@ class TimeSeriesDataset(_Seeded):
                     f"cloud simulator {self.simulate!r} returned cloudy {cloudy.shape} and mask {codes.shape}; "
                     f"expected {clear.shape} and {clear.shape[1:]}"
                 )
-            sample["cloudy"] = _tensor(cloudy)
+            sample["cloudy"] = base.as_tensor(cloudy)
         if codes is not None:
-            sample |= mask_targets(codes, valid)
+            sample |= base.mask_targets(codes, valid)
         source = self.sources[which]
         sample["meta"] = {
             "scene": source.scene,
