@@ -35,13 +35,13 @@ def biharmonic_fill(reflectance: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 
 def pushpull_fill(reflectance: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The push-pull prior alone over ``reflectance`` ``(bands, h, w)`` where ``codes`` says cloud/shadow."""
+    """The push-pull prior alone (relaxed as the engine's) over ``reflectance`` ``(bands, h, w)`` where ``codes`` says cloud/shadow."""
     import torch
 
-    from cloudfree.models.push_pull import push_pull_fill
+    from cloudfree.models.push_pull import PRIOR_RELAX, push_pull_fill
 
     unknown = _unknown(codes, reflectance)
     x = torch.from_numpy(np.nan_to_num(reflectance.astype(np.float32)))[None]
     known = torch.from_numpy((~unknown).astype(np.float32))[None, None]
     with torch.no_grad():
-        return push_pull_fill(x, known)[0].numpy()
+        return push_pull_fill(x, known, relax=PRIOR_RELAX)[0].numpy()

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from cloudfree.masks import CLEAR, THICK, mask_channel
-from cloudfree.models.push_pull import background_prior, push_pull_fill
+from cloudfree.models.push_pull import PRIOR_RELAX, background_prior, push_pull_fill
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.radiometry import clip_sar_db
 
@@ -168,7 +168,8 @@ class ModelRunner:
 
         Over the scene-wide background (:mod:`.background`,
         :func:`~cloudfree.models.push_pull.background_prior`) when the pass has one, else the
-        tile's own push-pull fill of its clear pixels: the network never sees cloud values.
+        tile's own push-pull fill of its clear pixels, relaxed towards the harmonic fill
+        (:data:`~cloudfree.models.push_pull.PRIOR_RELAX`): the network never sees cloud values.
         """
         s = self.layout.slices
         codes = x[:, s["mask"]]
@@ -181,9 +182,9 @@ class ModelRunner:
                 size = x.shape[-1]
                 local = np.stack([self.background.tile(t.row, t.col, size) for t in tiles])
                 background = torch.from_numpy(self._optical(local, None))
-                prior = background_prior(torch.from_numpy(optical), clear, background).numpy()
+                prior = background_prior(torch.from_numpy(optical), clear, background, relax=PRIOR_RELAX).numpy()
             else:
-                prior = push_pull_fill(torch.from_numpy(optical), clear).numpy()
+                prior = push_pull_fill(torch.from_numpy(optical), clear, relax=PRIOR_RELAX).numpy()
         return np.where(thick, prior, optical).astype(np.float32)
 
     @torch.no_grad()

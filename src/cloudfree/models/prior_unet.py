@@ -75,7 +75,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cloudfree.masks import MASK_ENCODINGS
-from cloudfree.models.push_pull import _sum2x2, push_pull_fill
+from cloudfree.models.push_pull import PRIOR_RELAX, _sum2x2, push_pull_fill
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -250,15 +250,16 @@ class PriorResidualUNet(nn.Module):
         return out.clamp(-1.0, 1.0)
 
 
-def _spread_into_gaps(x: torch.Tensor, known: torch.Tensor, levels: int) -> torch.Tensor:
+def _spread_into_gaps(x: torch.Tensor, known: torch.Tensor, levels: int, relax: int = PRIOR_RELAX) -> torch.Tensor:
     """``push_pull_fill(x, known, levels=levels)`` at the pixels where ``known`` is 0 (H, W even).
 
     There the fill is the up-sampled level 1, so the pyramid starts from the first 2x2 sums: a
     quarter of the full-resolution work and memory (the refill runs on every tile of a scene).
+    ``relax``: Jacobi sweeps on levels 1 and up (``push_pull_fill(relax=)``), not at full resolution.
     """
     weight = _sum2x2(known)
     level1 = _sum2x2(x * known) / weight.clamp_min(1e-6)
-    filled = push_pull_fill(level1, weight.clamp(max=1.0), levels=levels - 1)
+    filled = push_pull_fill(level1, weight.clamp(max=1.0), levels=levels - 1, relax=relax)
     return F.interpolate(filled, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 

@@ -14,8 +14,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# Jacobi sweeps per pyramid level (``push_pull_fill(relax=)``) of the prior under thick cloud (the
+# engine's, training's, the bench's) and of the model's thick refill. Chosen on training-side windows
+# (Sen1Floods11 and Slovenia training rows, six BigEarthNet training patches; never the held-out
+# ones): thick-cloud PSNR of the fill alone +0.1 to +0.5 dB on 6 of 7 windows, 4 sweeps within
+# 0.05 dB of the exact harmonic fill's gain, 2 sweeps about 80 % of it.
+PRIOR_RELAX = 4
 
-def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6, levels: int | None = None) -> torch.Tensor:
+
+def push_pull_fill(
+    x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6, levels: int | None = None, relax: int = 0
+) -> torch.Tensor:
     """Fill unknown pixels of ``x`` ``(N, C, H, W)`` from the known ones (``known`` ``(N, 1, H, W)`` in 0..1).
 
     Pull: down a 2x pyramid, ``x' = sum(w x) / sum(w)``, ``w' = min(1, sum(w))`` over 2x2 blocks.
@@ -24,6 +33,13 @@ def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6, leve
     ``levels`` stops the pyramid after that many 2x reductions and takes zero where its top level
     knows nothing: known values then reach only about ``2**levels`` px into a gap and fade to zero
     beyond (for spreading corrections that must stay local).
+
+    ``relax``: Jacobi sweeps per level after each push, ``x = w x + (1 - w) * mean4(x)`` (the mean of
+    the 4 neighbours): the coarse-to-fine cascade of a multigrid solver for the harmonic (Laplace)
+    fill, whose known pixels stay fixed. Bilinear up-sampling alone leaves the pyramid's 2x2 blocks
+    and kinks in the fill; a few sweeps per level smooth them out (the discrete Laplacian in the
+    gaps drops about 4x with 4 sweeps) for a few additions per pixel, and many sweeps converge to
+    the harmonic fill (:data:`PRIOR_RELAX` says where it is used and what it measured).
     """
     xs, ws, sizes = [], [], []
     cur_w = known.clamp(0.0, 1.0)
@@ -49,8 +65,18 @@ def push_pull_fill(x: torch.Tensor, known: torch.Tensor, eps: float = 1e-6, leve
         up = F.interpolate(out, scale_factor=2.0, mode="bilinear", align_corners=False)[..., :h, :w]
         if up.shape[-2:] != (h, w):  # 1-pixel-wide levels
             up = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
-        out = ws[level] * xs[level] + (1.0 - ws[level]) * up
+        known_part, free = ws[level] * xs[level], 1.0 - ws[level]
+        out = known_part + free * up
+        if min(h, w) > 1:
+            for _ in range(relax):
+                out = known_part + free * _mean4(out)
     return out
+
+
+def _mean4(x: torch.Tensor) -> torch.Tensor:
+    """Mean of the 4 neighbours of every pixel of ``(N, C, H, W)`` (edges replicated)."""
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    return ((p[..., :-2, 1:-1] + p[..., 2:, 1:-1]) + (p[..., 1:-1, :-2] + p[..., 1:-1, 2:])) * 0.25
 
 
 def _sum2x2(x: torch.Tensor) -> torch.Tensor:
@@ -59,11 +85,11 @@ def _sum2x2(x: torch.Tensor) -> torch.Tensor:
     return (x[..., ::2, ::2] + x[..., ::2, 1::2]) + (x[..., 1::2, ::2] + x[..., 1::2, 1::2])
 
 
-def background_prior(x: torch.Tensor, clear: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-    """Prior over a background ``B`` ``(N, C, H, W)``: ``B + push_pull_fill(x - B, clear)``.
+def background_prior(x: torch.Tensor, clear: torch.Tensor, background: torch.Tensor, relax: int = 0) -> torch.Tensor:
+    """Prior over a background ``B`` ``(N, C, H, W)``: ``B + push_pull_fill(x - B, clear, relax=relax)``.
 
     The clear pixels' departure from the background is spread into the gaps, so the prior follows
     the clear pixels near them and the background far from them; clear pixels are returned
     unchanged, a tile with no clear pixel returns ``B``, and ``B`` equal to the truth returns it.
     """
-    return background + push_pull_fill(x - background, clear)
+    return background + push_pull_fill(x - background, clear, relax=relax)

@@ -44,7 +44,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from cloudfree import bands as bandcat
 from cloudfree.masks import NODATA, SHADOW, THICK, THIN
 from cloudfree.models import build_model
-from cloudfree.models.push_pull import push_pull_fill
+from cloudfree.models.push_pull import PRIOR_RELAX, push_pull_fill
 from cloudfree.models.release import ReleaseConfig
 from cloudfree.normalization import Normalization
 from cloudfree.radiometry import S1_DB_RANGES
@@ -220,8 +220,9 @@ class CloudRemovalTask(L.LightningModule):
         """Normalised network input ``(N, in_channels, H, W)``, groups in :attr:`input_groups` order.
 
         With an ``opacity`` mask channel the optical input under thick cloud is the sample's own
-        push-pull fill of its clear pixels (the background the model's prior expects there; the
-        inference pipeline puts a scene-wide one), never the cloud.
+        push-pull fill of its clear pixels, relaxed as the engine's
+        (:data:`~cloudfree.models.push_pull.PRIOR_RELAX`; the inference pipeline fills over a
+        scene-wide background), never the cloud.
         """
         groups = {g: self.group_tensor(batch, g) for g in self.input_groups}
         if self._arguments.get("mask_encoding") == "opacity" and {"optical", "mask"} <= groups.keys():
@@ -230,7 +231,7 @@ class CloudRemovalTask(L.LightningModule):
             if "labels" in batch:  # nodata (255) is not clear ground to fill from
                 labels = batch["labels"]
                 clear = clear & (labels[:, None] if labels.ndim == 3 else labels).ne(NODATA)
-            own = push_pull_fill(groups["optical"], clear.to(channel.dtype))
+            own = push_pull_fill(groups["optical"], clear.to(channel.dtype), relax=PRIOR_RELAX)
             groups["optical"] = torch.where(channel > 0.75, own, groups["optical"])
         return torch.cat([groups[g] for g in self.input_groups], dim=1)
 
