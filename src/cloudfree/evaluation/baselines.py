@@ -35,7 +35,10 @@ def biharmonic_fill(reflectance: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 
 def pushpull_fill(reflectance: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """The push-pull prior alone (relaxed as the engine's) over ``reflectance`` ``(bands, h, w)`` where ``codes`` says cloud/shadow."""
+    """The push-pull prior alone over ``reflectance`` ``(bands, h, w)`` where ``codes`` says cloud/shadow.
+
+    Relaxed as the engine's prior under thick cloud (:data:`~cloudfree.models.push_pull.PRIOR_RELAX`).
+    """
     import torch
 
     from cloudfree.models.push_pull import PRIOR_RELAX, push_pull_fill
