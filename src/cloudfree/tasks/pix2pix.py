@@ -104,6 +104,8 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         loss_region: ``all`` (L1 over every valid pixel) or ``mask`` (over cloud/shadow pixels only).
         lambda_ssim: weight of ``1 - SSIM`` in reflectance over the same region
             (:func:`~cloudfree.tasks.losses.masked_ssim_loss`); 0 (the default) leaves it out.
+        trainable: names of generator parameters to train, by prefix (``["ratio_gate."]``); the
+            others are frozen (fine-tuning a branch added to a trained model); None: all.
         grad_clip: clip the generator's gradient norm to this before each step (0: no clipping).
             With or without it, a batch whose loss or gradient is not finite is skipped (logged as
             ``train/skipped_steps``) instead of writing NaN into the weights.
@@ -139,6 +141,7 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         loss_region: str = "all",
         grad_clip: float = 0.0,
         lambda_ssim: float = 0.0,
+        trainable: Sequence[str] | None = None,
     ) -> None:
         super().__init__(
             in_bands, out_bands, sar_bands, use_mask, max_reflectance, normalization, sar_normalization,
@@ -170,9 +173,18 @@ class Pix2PixTask(GANTaskMixin, CloudRemovalTask):
         self.lr, self.betas = float(lr), (float(beta1), float(beta2))
         self.lr_policy, self.plateau = lr_policy, dict(plateau or {})
         self.n_epochs, self.n_epochs_decay = int(n_epochs), int(n_epochs_decay)
+        self.trainable = None if trainable is None else [str(t) for t in trainable]
+        if self.trainable is not None:
+            names = [n for n, _ in self.generator.named_parameters()]
+            unmatched = [t for t in self.trainable if not any(n.startswith(t) for n in names)]
+            if unmatched or not self.trainable:
+                raise ValueError(f"trainable {self.trainable}: no generator parameter starts with {unmatched}")
+            for name, param in self.generator.named_parameters():
+                param.requires_grad_(any(name.startswith(t) for t in self.trainable))
 
     def configure_optimizers(self) -> Any:
-        optimizers = [torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas)]
+        params = [p for p in self.generator.parameters() if p.requires_grad]
+        optimizers = [torch.optim.Adam(params, lr=self.lr, betas=self.betas)]
         if self.discriminator is not None:
             optimizers.append(torch.optim.Adam(self.discriminator.parameters(), lr=self.lr, betas=self.betas))
         return optimizers, make_schedulers(optimizers, self.lr_policy, self.n_epochs, self.n_epochs_decay, self.plateau)

@@ -11,8 +11,9 @@ What the config's sections become (see :mod:`cloudfree.training.config`):
   GAN tasks (manual optimisation) ``ddp`` becomes ``ddp_find_unused_parameters_true``, which their
   separate generator and discriminator updates need. ``max_steps`` counts optimiser steps, so a
   GAN batch (discriminator + generator update) counts 2;
-* ``callbacks`` -> ModelCheckpoint every epoch into ``out_dir/checkpoints`` with ``last.ckpt``
-  (best ``save_top_k`` by ``val/psnr`` when there is validation), EarlyStopping,
+* ``callbacks`` -> ModelCheckpoint every epoch into ``out_dir/checkpoints``: ``last.ckpt`` (the
+  latest epoch's state, always) and the best ``save_top_k`` by ``val/psnr`` when there is
+  validation (else the latest), EarlyStopping,
   ReduceLROnPlateau (given to the task as ``lr_policy: plateau``), the GAN health check, a learning
   rate monitor, and the RNG-state and dataset-epoch callbacks that make resuming exact;
 * ``seed`` -> ``L.seed_everything(seed, workers=True)`` before anything random is drawn;
@@ -142,12 +143,20 @@ def build_callbacks(config: Mapping[str, Any], task: L.LightningModule, has_val:
         del ckpt_args["monitor"]  # no validation: nothing to rank by, keep the latest
         ckpt_args.pop("mode", None)
         ckpt_args["save_top_k"] = 1
-    ckpt_args |= {"dirpath": str(out_dir / CHECKPOINT_DIR), "save_last": True, "save_on_train_epoch_end": True}
+    ckpt_args |= {"dirpath": str(out_dir / CHECKPOINT_DIR), "save_last": False, "save_on_train_epoch_end": True}
     ckpt_args.setdefault("every_n_epochs", 1)
     ckpt_args.setdefault("filename", "epoch{epoch:03d}-step{step:07d}")
     ckpt_args.setdefault("auto_insert_metric_name", False)
+    # last.ckpt is the state after the latest epoch, whatever the monitored metric did: Lightning's
+    # ``save_last`` writes it only when the ranked checkpoint is saved (Lightning >= 2.2), so with a
+    # monitor it was the best epoch, and a resumed or exported "last" silently lost the epochs after
+    last = ModelCheckpoint(
+        dirpath=ckpt_args["dirpath"], filename=LAST.removesuffix(".ckpt"), monitor=None, save_top_k=1,
+        every_n_epochs=1, save_on_train_epoch_end=True, enable_version_counter=False,
+    )  # fmt: skip
     callbacks: list[L.Callback] = [
         ModelCheckpoint(**ckpt_args),
+        last,
         RNGStateCallback(),
         EpochCallback(),
         LearningRateMonitor(logging_interval="epoch"),
