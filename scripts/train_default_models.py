@@ -34,7 +34,7 @@ MODELS = {"mask": 10.0, "rgbn": 40.0, "l1c13": 40.0}  # name -> default training
 
 # parameters a warm start may lack: branches added to the architecture with a zero initialisation
 # (the model with them starts as the model without them)
-NEW_BRANCHES = ("generator.gain.",)
+NEW_BRANCHES = ("generator.gain.", "generator.ratio_gate.")
 
 
 def train_one(
@@ -104,8 +104,12 @@ def _added_generator_arguments(name: str, checkpoint: Path) -> dict:
     return added
 
 
-def package_one(name: str, device: str, seeds: int) -> Path:
-    """Export, evaluate on held-out data, write the model card, install into the package."""
+def package_one(name: str, device: str, seeds: int, checkpoint_choice: str = "best") -> Path:
+    """Export, evaluate on held-out data, write the model card, install into the package.
+
+    ``checkpoint_choice``: ``best`` (the best validation score ModelCheckpoint kept, else the last) or
+    ``last`` (e.g. a fine-tune of one branch that the validation window barely sees).
+    """
     from cloudfree.evaluation.holdout import evaluate_mask_model, evaluate_removal_model
     from cloudfree.evaluation.model_card import write_model_card
     from cloudfree.models.release import WEIGHTS_DIR
@@ -116,7 +120,7 @@ def package_one(name: str, device: str, seeds: int) -> Path:
     if release.exists():
         shutil.rmtree(release)
     # the checkpoint with the best validation score (ModelCheckpoint keeps the top one), else the last
-    best = sorted((run_dir / "checkpoints").glob("epoch*.ckpt"))
+    best = sorted((run_dir / "checkpoints").glob("epoch*.ckpt")) if checkpoint_choice == "best" else []
     checkpoint = best[-1] if best else run_dir / "checkpoints" / "last.ckpt"
     print(f"[{name}] releasing {checkpoint.name}", flush=True)
     _, config = export_release(
@@ -129,6 +133,8 @@ def package_one(name: str, device: str, seeds: int) -> Path:
     (release / "metrics.json").write_text(json.dumps(metrics, indent=2))
     record = run_dir / "training.json"
     training = json.loads(record.read_text()) if record.exists() else None
+    if training is not None:
+        training["released"] = "best" if best else "last"
     write_model_card(release, config, metrics, ROOT / "configs" / f"default_{name}.yaml", training)
     target = WEIGHTS_DIR / f"default-{name}"
     staging = WEIGHTS_DIR / f".default-{name}.staging"
@@ -155,6 +161,8 @@ def main() -> int:
                         help="config override for training, e.g. optim.lr=1.5e-4 (repeatable)")  # fmt: skip
     parser.add_argument("--skip-training", action="store_true", help="package the existing runs/ checkpoints")
     parser.add_argument("--skip-packaging", action="store_true", help="train only")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                        help="release the best validation checkpoint (default) or the last one")  # fmt: skip
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]
@@ -166,7 +174,7 @@ def main() -> int:
         if not args.skip_training:
             train_one(name, args.minutes or MODELS[name], args.device, args.threads, args.init_from, args.overrides)
         if not args.skip_packaging:
-            package_one(name, args.device, args.seeds)
+            package_one(name, args.device, args.seeds, args.checkpoint)
     return 0
 
 

@@ -23,3 +23,7 @@ def test_model_card_states_data_recipe_metrics_and_limits(tmp_path):
     assert "`a.tif` (window [0, 0, 64, 64])" in card and "`b.tif`" in card
     assert "30.00 / 10.00" in card and "## Known limits" in card
     assert "best `val/ssim` (simulated clouds on the validation window v.tif [64, 0, 64, 64]" in card
+    training = {"minutes": 20.0, "samples": 800, "samples_per_s": 0.7, "threads": 1, "released": "last"}
+    card = write_model_card(tmp_path, config, metrics, train_cfg, training).read_text()
+    assert "the last checkpoint of the final run is released" in card and "best `val/ssim`" not in card
+    assert "time budget 20 min (800 samples of 64 px" in card

@@ -189,9 +189,14 @@ def write_model_card(
         *scenes,
         "",
         f"Task `{train_cfg.get('task')}`, model {train_cfg.get('model')}, optimiser {train_cfg.get('optim')},"
-        f" batch {data.get('batch_size')}, augmentation {data.get('augment')}; the checkpoint with the best"
-        f" `{monitor}` (simulated clouds on the validation window {val_windows}, not a held-out one)"
-        " is released.",
+        f" batch {data.get('batch_size')}, augmentation {data.get('augment')}; "
+        + (
+            "the last checkpoint of the final run is released"
+            f" (its `{monitor}` on the validation window {val_windows} varied by noise only)."
+            if training and training.get("released") == "last"
+            else f"the checkpoint with the best `{monitor}` (simulated clouds on the validation window"
+            f" {val_windows}, not a held-out one) is released."
+        ),
         "",
         "## Metrics on held-out real scenes",
         "",

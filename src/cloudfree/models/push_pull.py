@@ -37,9 +37,10 @@ def push_pull_fill(
     ``relax``: Jacobi sweeps per level after each push, ``x = w x + (1 - w) * mean4(x)`` (the mean of
     the 4 neighbours): the coarse-to-fine cascade of a multigrid solver for the harmonic (Laplace)
     fill, whose known pixels stay fixed. Bilinear up-sampling alone leaves the pyramid's 2x2 blocks
-    and kinks in the fill; a few sweeps per level smooth them out (the discrete Laplacian in the
-    gaps drops about 4x with 4 sweeps) for a few additions per pixel, and many sweeps converge to
-    the harmonic fill (:data:`PRIOR_RELAX` says where it is used and what it measured).
+    and kinks in the fill; a few sweeps per level smooth them out for a few additions per pixel,
+    and many sweeps approach the harmonic fill. The sweeps run on every level coarser than ``x``:
+    at full resolution they moved the thick-cloud PSNR by 0.02 dB at most on the training-side
+    windows, for three quarters of the cost (:data:`PRIOR_RELAX` says where it is used and what it measured).
     """
     xs, ws, sizes = [], [], []
     cur_w = known.clamp(0.0, 1.0)
@@ -67,7 +68,7 @@ def push_pull_fill(
             up = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
         known_part, free = ws[level] * xs[level], 1.0 - ws[level]
         out = known_part + free * up
-        if min(h, w) > 1:
+        if level > 0 and min(h, w) > 1:
             for _ in range(relax):
                 out = known_part + free * _mean4(out)
     return out
