@@ -27,3 +27,16 @@ def test_model_card_states_data_recipe_metrics_and_limits(tmp_path):
     card = write_model_card(tmp_path, config, metrics, train_cfg, training).read_text()
     assert "the last checkpoint of the final run is released" in card and "best `val/ssim`" not in card
     assert "time budget 20 min (800 samples of 64 px" in card
+
+
+def test_model_card_says_what_the_release_does_under_thick_cloud_and_shadow():
+    from cloudfree.evaluation.model_card import _thick_cloud
+
+    bands = ("B02", "B03", "B04", "B08")
+    args = {"in_channels": 5, "out_channels": 4, "mask_encoding": "opacity", "thick_residual": False}
+    config = ReleaseConfig(name="m", kind="removal", architecture="priorresidualunet", arguments=args,
+                           in_bands=bands, out_bands=bands, normalization=Normalization.fixed(bands).to_dict())  # fmt: skip
+    assert "IS the smooth classical fill" in _thick_cloud(config) and "box" not in _thick_cloud(config)
+    config.arguments.update(thick_refill_levels=4, ratio_box=31)
+    text = _thick_cloud(config)
+    assert "about 16 px into the thick cloud" in text and "over a 31 px box" in text

@@ -31,6 +31,14 @@ def _thick_cloud(config: ReleaseConfig) -> str:
                 f"; what it restores under a thin rim is carried about {2**levels} px into the thick cloud"
                 " next to it (a correction of the fill, no weights)"
             )
+        box = int(config.arguments.get("ratio_box", 0) or 0)
+        if box:
+            text += (
+                f". Under shadow it blends in, by a learned gate, the classical estimate signal x mean(fill) /"
+                f" mean(signal) over a {box} px box: the shadowed ground gets the level of its surroundings, so a"
+                " shadow over ground unlike its surroundings (a field edge, water) takes their level, and thin"
+                " cloud darker in blue than its surroundings (over snow) can be taken for shadow"
+            )
         return text
     return "Under thick cloud it starts from a smooth classical fill (push-pull) and adds what it learnt"
 
