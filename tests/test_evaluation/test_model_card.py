@@ -34,8 +34,9 @@ def test_model_card_says_what_the_release_does_under_thick_cloud_and_shadow():
 
     bands = ("B02", "B03", "B04", "B08")
     args = {"in_channels": 5, "out_channels": 4, "mask_encoding": "opacity", "thick_residual": False}
+    norm = Normalization.fixed(bands).to_dict()
     config = ReleaseConfig(name="m", kind="removal", architecture="priorresidualunet", arguments=args,
-                           in_bands=bands, out_bands=bands, normalization=Normalization.fixed(bands).to_dict())  # fmt: skip
+                           in_bands=bands, out_bands=bands, normalization=norm)  # fmt: skip
     assert "IS the smooth classical fill" in _thick_cloud(config) and "box" not in _thick_cloud(config)
     config.arguments.update(thick_refill_levels=4, ratio_box=31)
     text = _thick_cloud(config)
