@@ -430,3 +430,15 @@ def test_ratio_gate_starts_closed_acts_on_shadow_only_and_checks_its_arguments()
     for bad in ({"ratio_box": -1}, {"ratio_box": 4}, {"ratio_box": 9, "ratio_band": 4}):
         with pytest.raises(ValueError, match="ratio_b"):
             PriorResidualUNet(5, 4, **bad, **args)
+
+
+def test_mean4_is_the_neighbour_mean_with_replicated_edges():
+    import torch.nn.functional as F
+
+    from cloudfree.models.push_pull import _mean4
+
+    for shape in ((2, 3, 9, 7), (1, 1, 2, 2), (1, 2, 2, 5)):
+        x = torch.randn(*shape)
+        p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        want = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) / 4
+        assert torch.allclose(_mean4(x), want, atol=1e-6)

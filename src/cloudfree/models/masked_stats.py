@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 
+@torch.no_grad()
 def shadow_estimate(
     visible: torch.Tensor, prior: torch.Tensor, where: torch.Tensor, size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -23,12 +24,15 @@ def shadow_estimate(
     proportional to reflectance); ``where`` ``(N, 1, H, W)`` the see-through pixels whose box means
     count. The ratio ``mean(prior + 1) / mean(visible + 1)`` is taken over those pixels of a
     ``size`` x ``size`` box and clamped to 1/8..8; the estimate is ``(visible + 1) * ratio - 1``.
+    A fixed function of its inputs (no gradient flows through it; the gate that uses it learns),
+    computed in place where it can: it runs on every tile with shadow.
     """
-    den = _box_sum(where, size).clamp_min(1e-6)
-    mean_visible = _box_sum((visible + 1.0) * where, size) / den
-    mean_prior = _box_sum((prior + 1.0) * where, size) / den
-    log_ratio = (torch.log(mean_prior.clamp_min(1e-3)) - torch.log(mean_visible.clamp_min(1e-3))).clamp(-2.08, 2.08)
-    return where * ((visible + 1.0) * torch.exp(log_ratio) - 1.0), where * log_ratio
+    den = _box_sum(where, size).clamp_min_(1e-6)
+    mean_visible = _box_sum((visible + 1.0) * where, size).div_(den).clamp_min_(1e-3)
+    ratio = _box_sum((prior + 1.0) * where, size).div_(den).clamp_min_(1e-3).div_(mean_visible).clamp_(0.125, 8.0)
+    del mean_visible, den
+    estimate = (visible + 1.0).mul_(ratio).sub_(1.0).mul_(where)
+    return estimate, ratio.log_().mul_(where)
 
 
 def local_detail(x: torch.Tensor, where: torch.Tensor, size: int = 7) -> torch.Tensor:
@@ -63,5 +67,5 @@ def _running_box_sum(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
     """Sums over ``size`` consecutive pixels along ``dim`` (-1 or -2), centred, zero padding."""
     n, pad = x.shape[dim], size // 2
     padding = (pad + 1, pad) if dim == -1 else (0, 0, pad + 1, pad)
-    running = F.pad(x, padding).cumsum(dim)
+    running = F.pad(x, padding).cumsum_(dim)
     return running.narrow(dim, size, n) - running.narrow(dim, 0, n)

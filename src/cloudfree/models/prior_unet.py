@@ -248,6 +248,34 @@ class PriorResidualUNet(nn.Module):
             channel, filled, visible = mask, push_pull_fill(optical, 1.0 - mask), optical
         return filled, visible, channel, mask
 
+    def _shadow_correction(
+        self, out: torch.Tensor, seen: torch.Tensor, base: torch.Tensor, see_through: torch.Tensor, y: torch.Tensor
+    ) -> torch.Tensor:
+        """``shadow * gate * (estimate - out)`` ``(N, out_bands, H, W)``: the gated shadow estimate's change.
+
+        Computed per sample on the rows and columns that hold its shadow pixels only (exact: box sums
+        count shadow pixels only and the gate is per pixel): most tiles' shadows are small, and one
+        sample at a time keeps the temporaries of the full-tile case small.
+        """
+        b = self.ratio_band
+        shadow = see_through * (seen[:, b : b + 1] < base[:, b : b + 1]).to(out.dtype)  # darker: shadow
+        change = torch.zeros_like(out)
+        for i in range(out.shape[0]):
+            rows = torch.nonzero(shadow[i, 0].amax(dim=1)).flatten()
+            if rows.numel() == 0:
+                continue
+            cols = torch.nonzero(shadow[i, 0].amax(dim=0)).flatten()
+            crop = (
+                slice(i, i + 1),
+                slice(None),
+                slice(int(rows[0]), int(rows[-1]) + 1),
+                slice(int(cols[0]), int(cols[-1]) + 1),
+            )
+            estimate, log_ratio = shadow_estimate(seen[crop], base[crop], shadow[crop], self.ratio_box)
+            gate = self.ratio_gate(torch.cat([y[crop], log_ratio], 1))
+            change[crop] = shadow[crop] * gate * (estimate - out[crop])
+        return change
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.in_channels:
             raise ValueError(f"PriorResidualUNet expects {self.in_channels} input channels, got {x.shape[1]}")
@@ -273,11 +301,7 @@ class PriorResidualUNet(nn.Module):
         if self.gain is not None:
             out = out + see_through * self.gain(y) * local_detail(self._outputs_of(visible), see_through)
         if self.ratio_gate is not None and bool(see_through.any()):
-            seen, b = self._outputs_of(visible), self.ratio_band
-            shadow = see_through * (seen[:, b : b + 1] < base[:, b : b + 1]).to(x.dtype)  # darker: shadow
-            if bool(shadow.any()):
-                estimate, log_ratio = shadow_estimate(seen, base, shadow, self.ratio_box)
-                out = torch.addcmul(out, shadow * self.ratio_gate(torch.cat([y, log_ratio], 1)), estimate - out)
+            out = out + self._shadow_correction(out, self._outputs_of(visible), base, see_through, y)
         # at inference only (eval mode): trained inside the loop, it lowered PSNR on held-in Slovenia windows
         refill = self.thick_refill_levels and not self.training
         if refill and bool(thick.any()) and bool(see_through.any()):  # else nothing to carry
