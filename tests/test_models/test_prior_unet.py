@@ -309,7 +309,7 @@ def test_thick_refill_is_off_with_a_thick_residual_or_binary_masks():
 
 
 def test_the_refill_spread_equals_the_limited_push_pull_where_it_is_used():
-    from cloudfree.models.prior_unet import _spread_into_gaps
+    from cloudfree.models.push_pull import spread_into_gaps
 
     torch.manual_seed(0)
     x = torch.randn(2, 3, 48, 64)
@@ -317,7 +317,7 @@ def test_the_refill_spread_equals_the_limited_push_pull_where_it_is_used():
         known[..., 10:20, 30:40] = 1
         gaps = known == 0
         want = push_pull_fill(x, known, levels=4).expand_as(x)[gaps.expand_as(x)]
-        assert torch.allclose(_spread_into_gaps(x, known, 4, relax=0)[gaps.expand_as(x)], want, atol=1e-6)
+        assert torch.allclose(spread_into_gaps(x, known, 4, relax=0)[gaps.expand_as(x)], want, atol=1e-6)
 
 
 def test_thick_refill_acts_in_eval_mode_only():

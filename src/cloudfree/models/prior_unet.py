@@ -30,30 +30,21 @@ Why this design (issue 11, item 1):
   (ukis-csmask, s2cloudless) label every cloud thick, so on real scenes only shadows and SCL's
   cirrus are read through. ``mask_encoding="binary"`` (0/1 channel, releases made before) gives
   the network the raw input under every masked pixel.
-* **The prior under thick cloud comes with the input.** With ``opacity`` the input under thick
-  cloud is never the cloud: the caller puts the prior there, and the network keeps it as its base
-  (thin cloud and shadow pixels are filled from clear and thick pixels alike). Training puts each
-  sample's own push-pull fill of its clear pixels there (the plain classical prior). The removal
-  pipeline puts :func:`~cloudfree.models.push_pull.background_prior` over a scene-wide clear-sky background
-  (:mod:`cloudfree.inference.background`, block means of clear pixels over the whole scene): near
-  clear pixels it follows them, deep inside a cloud it follows the background, and a tile wholly
-  under a cloud larger than itself (no clear pixel to fill from) gets the background instead of
-  nothing, so large clouds are filled consistently across tiles.
+* **The prior under thick cloud comes with the input.** With ``opacity`` the caller puts the prior
+  under thick cloud (training: the sample's own relaxed push-pull fill; the removal pipeline:
+  :func:`~cloudfree.models.push_pull.background_prior` over the scene-wide clear-sky background of
+  :mod:`cloudfree.inference.background`, so clouds larger than a tile are filled consistently
+  across tiles); the network keeps it as its base and fills thin cloud and shadow from clear and
+  thick pixels alike.
 * **Only where the ground shows** (``thick_residual=False``, the default models since their third
-  round): under thick cloud the output is the prior, the residual is learned under thin cloud and
-  shadow only. A residual under thick cloud can only continue texture from the cloud's edge; on
-  training-side windows of scenes other than the dominant training scene it lowered SSIM (the small
-  network invented texture and shifted the level over dark ground), so the default releases leave
-  thick cloud to the prior and spend the network on what the signal shows.
+  round): under thick cloud the output is the prior; a residual there can only continue texture
+  from the edge, and on training-side windows it lowered SSIM (invented texture, shifted level).
 * **What the thin rim shows reaches into the thick core** (``thick_refill_levels``, the default
-  releases since their fourth): real and simulated clouds have soft edges, a thick core inside
-  haze. The prior under thick cloud is filled from clear pixels only, beyond the rim; the ground
-  the model restores under the rim is nearer. Its correction (output - prior, zero on clear pixels)
-  is spread into the thick pixels by a push-pull limited to a few levels (about 16 px for 4), so it
-  stays local, a tile's far interior keeps the scene-wide prior and no weight is involved. On the
-  training-side windows it added 0.4-0.5 dB PSNR and 0.01 SSIM in cloud pixels. It acts in eval mode
-  only: 45 min of fine-tuning with it inside the training loop raised validation SSIM by 0.001 but
-  lowered PSNR on the Slovenia training-side windows, so the network is trained without it.
+  releases since their fourth): clouds have soft edges, and the ground the model restores under
+  the thin rim is nearer the core than the clear pixels the prior comes from. Its correction
+  (output - prior) is spread into the thick pixels by a push-pull limited to a few levels (about
+  16 px for 4): local, no weights, +0.4-0.5 dB in cloud pixels on training-side windows. It acts
+  in eval mode only (inside the training loop it lowered PSNR on the Slovenia windows).
 * **Gain times detail under thin cloud and shadow** (``detail_gain=True``): the ground there is
   ``(signal - offset) / transmittance``, so its detail is the signal's local detail
   (:func:`local_detail`) times a gain that follows the cloud's optical depth. A ReLU network forms
@@ -69,9 +60,8 @@ Why this design (issue 11, item 1):
   training-side windows 95-100 % of the shadow pixels and under 1 % of the thin-cloud ones, snow
   aside). There a per-pixel, per-band gate read from the U-Net's features and the box's log ratio
   blends it in: ``out += shadow * gate * (estimate - out)``, zero-initialised and fine-tuned alone
-  (the rest frozen). On training-side windows an even blend of the estimate and the network beat
-  the network in shadow pixels on all 7 windows (+0.5 to +3.5 dB); box means taken over every
-  see-through pixel, haze and shadow mixed, made it worse than either.
+  (the rest frozen): shadow-pixel PSNR +0.5 to +1.9 dB on every training-side window (box means
+  over haze and shadow mixed made it worse than either).
 * **No checkerboards by construction.** Down-sampling is average pooling, up-sampling is bilinear
   resize followed by 3x3 convolutions (Odena et al. 2016, "Deconvolution and checkerboard
   artifacts"): no transposed convolution, so no kernel-overlap pattern at periods 2/4/8/16 px.
@@ -89,7 +79,7 @@ from torch import nn
 
 from cloudfree.masks import MASK_ENCODINGS
 from cloudfree.models.masked_stats import local_detail, shadow_estimate
-from cloudfree.models.push_pull import PRIOR_RELAX, _sum2x2, push_pull_fill
+from cloudfree.models.push_pull import _sum2x2, push_pull_fill, spread_into_gaps
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -250,8 +240,10 @@ class PriorResidualUNet(nn.Module):
 
     def _shadow_correction(
         self, out: torch.Tensor, seen: torch.Tensor, base: torch.Tensor, see_through: torch.Tensor, y: torch.Tensor
-    ) -> torch.Tensor:
+    ) -> torch.Tensor | None:
         """``shadow * gate * (estimate - out)`` ``(N, out_bands, H, W)``: the gated shadow estimate's change.
+
+        None when no see-through pixel is darker than the prior (no shadow).
 
         Computed per sample on the rows and columns that hold its shadow pixels only (exact: box sums
         count shadow pixels only and the gate is per pixel): most tiles' shadows are small, and one
@@ -259,6 +251,8 @@ class PriorResidualUNet(nn.Module):
         """
         b = self.ratio_band
         shadow = see_through * (seen[:, b : b + 1] < base[:, b : b + 1]).to(out.dtype)  # darker: shadow
+        if not bool(shadow.any()):
+            return None
         change = torch.zeros_like(out)
         for i in range(out.shape[0]):
             rows = torch.nonzero(shadow[i, 0].amax(dim=1)).flatten()
@@ -301,22 +295,10 @@ class PriorResidualUNet(nn.Module):
         if self.gain is not None:
             out = out + see_through * self.gain(y) * local_detail(self._outputs_of(visible), see_through)
         if self.ratio_gate is not None and bool(see_through.any()):
-            out = out + self._shadow_correction(out, self._outputs_of(visible), base, see_through, y)
+            change = self._shadow_correction(out, self._outputs_of(visible), base, see_through, y)
+            out = out if change is None else out + change
         # at inference only (eval mode): trained inside the loop, it lowered PSNR on held-in Slovenia windows
         refill = self.thick_refill_levels and not self.training
         if refill and bool(thick.any()) and bool(see_through.any()):  # else nothing to carry
-            out = torch.addcmul(out, thick, _spread_into_gaps(out - base, 1.0 - thick, self.thick_refill_levels))
+            out = torch.addcmul(out, thick, spread_into_gaps(out - base, 1.0 - thick, self.thick_refill_levels))
         return out.clamp(-1.0, 1.0)
-
-
-def _spread_into_gaps(x: torch.Tensor, known: torch.Tensor, levels: int, relax: int = PRIOR_RELAX) -> torch.Tensor:
-    """``push_pull_fill(x, known, levels=levels)`` at the pixels where ``known`` is 0 (H, W even).
-
-    There the fill is the up-sampled level 1, so the pyramid starts from the first 2x2 sums: a
-    quarter of the full-resolution work and memory (the refill runs on every tile of a scene).
-    ``relax``: Jacobi sweeps on levels 1 and up (``push_pull_fill(relax=)``), not at full resolution.
-    """
-    weight = _sum2x2(known)
-    level1 = _sum2x2(x * known) / weight.clamp_min(1e-6)
-    filled = push_pull_fill(level1, weight.clamp(max=1.0), levels=levels - 1, relax=relax)
-    return F.interpolate(filled, scale_factor=2.0, mode="bilinear", align_corners=False)

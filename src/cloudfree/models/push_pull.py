@@ -104,3 +104,16 @@ def background_prior(x: torch.Tensor, clear: torch.Tensor, background: torch.Ten
     unchanged, a tile with no clear pixel returns ``B``, and ``B`` equal to the truth returns it.
     """
     return background + push_pull_fill(x - background, clear, relax=relax)
+
+
+def spread_into_gaps(x: torch.Tensor, known: torch.Tensor, levels: int, relax: int = PRIOR_RELAX) -> torch.Tensor:
+    """``push_pull_fill(x, known, levels=levels)`` at the pixels where ``known`` is 0 (H, W even).
+
+    There the fill is the up-sampled level 1, so the pyramid starts from the first 2x2 sums: a
+    quarter of the full-resolution work and memory (the refill runs on every tile of a scene).
+    ``relax``: Jacobi sweeps on levels 1 and up (``push_pull_fill(relax=)``), not at full resolution.
+    """
+    weight = _sum2x2(known)
+    level1 = _sum2x2(x * known) / weight.clamp_min(1e-6)
+    filled = push_pull_fill(level1, weight.clamp(max=1.0), levels=levels - 1, relax=relax)
+    return F.interpolate(filled, scale_factor=2.0, mode="bilinear", align_corners=False)

@@ -50,6 +50,25 @@ DDP_NAMES = {"ddp": "ddp_find_unused_parameters_true", "ddp_spawn": "ddp_spawn_f
 LAST = "last.ckpt"
 
 
+class LatestCheckpoint(ModelCheckpoint):
+    """``last.ckpt``: the state after every epoch, whatever the ranked checkpoint did.
+
+    Lightning's ``save_last`` writes last.ckpt only when the ranked checkpoint is saved (Lightning
+    >= 2.2), so with a monitor it held the best epoch, and a resumed or exported "last" lost the
+    epochs after it. Its own class gives it a state key of its own beside the ranked one.
+    """
+
+    def __init__(self, dirpath: str) -> None:
+        super().__init__(
+            dirpath=dirpath, filename=LAST.removesuffix(".ckpt"), monitor=None, save_top_k=1, every_n_epochs=1,
+            save_on_train_epoch_end=True, enable_version_counter=False,
+        )  # fmt: skip
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(filename=self.filename)
+
+
 class StderrProgressBar(TQDMProgressBar):
     """Lightning's tqdm progress bars, written to stderr (stdout stays for results)."""
 
@@ -147,16 +166,9 @@ def build_callbacks(config: Mapping[str, Any], task: L.LightningModule, has_val:
     ckpt_args.setdefault("every_n_epochs", 1)
     ckpt_args.setdefault("filename", "epoch{epoch:03d}-step{step:07d}")
     ckpt_args.setdefault("auto_insert_metric_name", False)
-    # last.ckpt is the state after the latest epoch, whatever the monitored metric did: Lightning's
-    # ``save_last`` writes it only when the ranked checkpoint is saved (Lightning >= 2.2), so with a
-    # monitor it was the best epoch, and a resumed or exported "last" silently lost the epochs after
-    last = ModelCheckpoint(
-        dirpath=ckpt_args["dirpath"], filename=LAST.removesuffix(".ckpt"), monitor=None, save_top_k=1,
-        every_n_epochs=1, save_on_train_epoch_end=True, enable_version_counter=False,
-    )  # fmt: skip
     callbacks: list[L.Callback] = [
         ModelCheckpoint(**ckpt_args),
-        last,
+        LatestCheckpoint(ckpt_args["dirpath"]),
         RNGStateCallback(),
         EpochCallback(),
         LearningRateMonitor(logging_interval="epoch"),
