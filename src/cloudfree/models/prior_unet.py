@@ -57,7 +57,7 @@ Why this design (issue 11, item 1):
   is wrong under thin cloud (an added haze, not a factor), and the mask channel codes both 0.5;
   the see-through pixels whose blue band (``ratio_band``) is darker than the prior are taken as
   shadow (a shadow only darkens; haze brightens the blue over any ground but snow: on the
-  training-side windows 95-100 % of the shadow pixels and under 1 % of the thin-cloud ones, snow
+  training-side windows 80-100 % of the shadow pixels and under 1 % of the thin-cloud ones, snow
   aside). There a per-pixel, per-band gate read from the U-Net's features and the box's log ratio
   blends it in: ``out += shadow * gate * (estimate - out)``, zero-initialised and fine-tuned alone
   (the rest frozen): shadow-pixel PSNR +0.5 to +1.9 dB on every training-side window (box means
