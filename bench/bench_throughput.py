@@ -7,8 +7,9 @@ them; codes 1 thick, 3 shadow) are generated once, then every case runs on them 
 subprocess, which reports its wall time and peak RSS (``VmHWM``, see :func:`peak_rss_mb`):
 
 * ``read``: every block of every band read once (rasterio ``block_windows``);
-* ``cog-copy``: a GDAL COG copy of the scene with overviews (the output settings of
-  ``cloudfree.io.geotiff.finalize_cog``: DEFLATE, AVERAGE overviews) and ``NUM_THREADS=ALL_CPUS``;
+* ``cog-copy``: a GDAL COG copy of the scene with overviews through the engine's own
+  ``cloudfree.io.geotiff.finalize_cog`` (DEFLATE, AVERAGE overviews, ``NUM_THREADS=ALL_CPUS``, GDAL's
+  block cache bounded by ``cog_copy_cache``);
 * ``identity``: ``remove`` with a released 13-band identity model, every pixel replaced
   (``replace_all``): the engine's own cost, reading, tiling, blending, writing, COG;
 * ``default-rgbn`` (reads 4 of the 13 bands, writes 4) and ``default-l1c13`` with the mask file.
@@ -114,10 +115,9 @@ def child(case: str, scene: str, mask: str, out: str, release: str) -> None:
             for _, window in src.block_windows(1):
                 src.read(window=window)
     elif case == "cog-copy":
-        from rasterio.shutil import copy
+        from cloudfree.io.geotiff import finalize_cog
 
-        copy(scene, out, driver="COG", compress="DEFLATE", overviews="AUTO", RESAMPLING="AVERAGE",
-             BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")  # fmt: skip
+        finalize_cog(Path(scene), Path(out))  # the engine's own COG step (DEFLATE, AVERAGE, bounded cache)
     else:
         model = release if case == "identity" else case
         remove(scene, out, model=model, mask=None if case == "identity" else mask, replace_all=case == "identity",

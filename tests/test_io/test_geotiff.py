@@ -107,3 +107,28 @@ def test_windowed_writer_is_atomic(tmp_path):
     back = read_raster(dest)
     np.testing.assert_array_equal(back.data, r.data)
     assert back.tags["model"] == "x"
+
+
+def test_cog_copy_cache_is_bounded_sized_to_the_source_and_restored(tmp_path, monkeypatch):
+    from rasterio.env import get_gdal_config
+
+    from cloudfree.io.cog import COPY_CACHE_MIN_BYTES, cog_copy_cache, finalize_cog
+
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    r = make_raster(64, 64)
+    small = write_raster(r, tmp_path / "small.tif", cog=False)
+    assert cog_copy_cache(small) == {"GDAL_CACHEMAX": COPY_CACHE_MIN_BYTES}
+    # a wide float32 13-band source: 4 rows of its 256 px blocks exceed the minimum
+    wide = tmp_path / "wide.tif"
+    profile = dict(driver="GTiff", width=20000, height=256, count=13, dtype="float32", tiled=True,
+                   blockxsize=256, blockysize=256, sparse_ok=True)  # fmt: skip
+    with rasterio.open(wide, "w", **profile):
+        pass
+    assert cog_copy_cache(wide) == {"GDAL_CACHEMAX": 4 * 256 * 20000 * 13 * 4}
+    monkeypatch.setenv("GDAL_CACHEMAX", "64MB")  # the user's choice wins
+    assert cog_copy_cache(wide) == {}
+    monkeypatch.delenv("GDAL_CACHEMAX")
+    before = get_gdal_config("GDAL_CACHEMAX")
+    finalize_cog(small, tmp_path / "final.tif")
+    assert get_gdal_config("GDAL_CACHEMAX") == before
+    assert read_raster(tmp_path / "final.tif").bands == r.bands

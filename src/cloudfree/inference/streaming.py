@@ -154,9 +154,10 @@ def predict_scene(
         grid = TileGrid(height, width, tile, overlap)
         buffers = [RowBuffer(s, width, height) for s in sources]
         # GDAL's block cache, in BYTES (rasterio passes this key to GDALSetCacheMax64 unconverted: the
-        # 64 given here before was a 64-byte cache, which made the COG copy on close ~6x slower), for
-        # streaming and the COG copy: one row of 512 px input blocks of a 13-band uint16 scene 10980
-        # px wide (150 MB) plus a row of output blocks, so each block is decompressed once.
+        # 64 given here before was a 64-byte cache, which made the COG copy on close ~6x slower), while
+        # streaming: one row of 512 px input blocks of a 13-band uint16 scene 10980 px wide (150 MB)
+        # plus a row of output blocks, so each block is decompressed once. The COG copy on close sizes
+        # its own (io.cog.cog_copy_cache).
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES))
         writers = [
             stack.enter_context(
