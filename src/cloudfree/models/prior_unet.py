@@ -74,29 +74,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cloudfree.masks import MASK_ENCODINGS
 from cloudfree.models.masked_stats import local_detail, shadow_estimate
+from cloudfree.models.prior_unet_blocks import UpBlock, conv_block
 from cloudfree.models.push_pull import _sum2x2, push_pull_fill, spread_into_gaps
-
-
-def _conv(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, padding_mode="replicate"), nn.LeakyReLU(0.2, True))
-
-
-class _Up(nn.Module):
-    """Bilinear x2 up-sampling, then 3x3 convolutions over the up-sampled map and the skip."""
-
-    def __init__(self, cin: int, cskip: int, cout: int) -> None:
-        super().__init__()
-        self.reduce = _conv(cin, cout)
-        self.fuse = nn.Sequential(_conv(cout + cskip, cout), _conv(cout, cout))
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-        return self.fuse(torch.cat([self.reduce(x), skip], 1))
 
 
 class PriorResidualUNet(nn.Module):
@@ -174,11 +157,12 @@ class PriorResidualUNet(nn.Module):
         def width(level: int) -> int:
             return ngf * min(2**level, 8)
 
-        self.stem = nn.Sequential(_conv(2 * n_opt + 1, width(0)), _conv(width(0), width(0)))
+        self.stem = nn.Sequential(conv_block(2 * n_opt + 1, width(0)), conv_block(width(0), width(0)))
         self.down = nn.ModuleList(
-            nn.Sequential(_conv(width(i - 1), width(i)), _conv(width(i), width(i))) for i in range(1, depth + 1)
+            nn.Sequential(conv_block(width(i - 1), width(i)), conv_block(width(i), width(i)))
+            for i in range(1, depth + 1)
         )
-        self.up = nn.ModuleList(_Up(width(i + 1), width(i), width(i)) for i in range(depth - 1, -1, -1))
+        self.up = nn.ModuleList(UpBlock(width(i + 1), width(i), width(i)) for i in range(depth - 1, -1, -1))
         for m in self.modules():  # variance-preserving init, so the deep features reach the head at full scale
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
