@@ -49,6 +49,7 @@ from cloudfree.models.release import ReleaseConfig
 from cloudfree.normalization import Normalization
 from cloudfree.radiometry import S1_DB_RANGES
 from cloudfree.tasks.callbacks import image_grid, preview_rgb
+from cloudfree.tasks.schedules import LinearDecay  # noqa: F401 (re-exported)
 
 GROUPS = ("optical", "sar", "mask", "prev_optical", "prev_sar")
 DEFAULT_ORDER = ("optical", "sar", "mask")
@@ -62,20 +63,6 @@ def sar_db_normalization(sar_bands: Sequence[str]) -> Normalization:
     offset = tuple((a + b) / 2 for a, b in zip(lo, hi, strict=True))
     scale = tuple((b - a) / 2 for a, b in zip(lo, hi, strict=True))
     return Normalization(tuple(sar_bands), offset, scale, "sar_db_range", (-1.0, 1.0))
-
-
-class LinearDecay:
-    """LR factor: 1 for ``n_epochs`` epochs, then linear to 0 over ``n_epochs_decay``, then 0 (pix2pix/CycleGAN).
-
-    A callable object (not a lambda) so that ``LambdaLR.state_dict`` stores its plain ``__dict__``.
-    """
-
-    def __init__(self, n_epochs: int, n_epochs_decay: int) -> None:
-        self.n_epochs = int(n_epochs)
-        self.n_epochs_decay = int(n_epochs_decay)
-
-    def __call__(self, epoch: int) -> float:
-        return max(0.0, 1.0 - max(0, epoch + 1 - self.n_epochs) / float(self.n_epochs_decay + 1))
 
 
 class CloudRemovalTask(L.LightningModule):

@@ -23,7 +23,8 @@ import torch
 from cloudfree.models import build_model
 from cloudfree.models.layers import GANLoss
 from cloudfree.tasks.base import CloudRemovalTask
-from cloudfree.tasks.pix2pix import LR_POLICIES, GANTaskMixin, make_schedulers
+from cloudfree.tasks.pix2pix import GANTaskMixin
+from cloudfree.tasks.schedules import LR_POLICIES, make_schedulers
 
 
 class ImagePool:

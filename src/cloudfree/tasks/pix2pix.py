@@ -28,35 +28,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
 from cloudfree.models import build_model
 from cloudfree.models.layers import GANLoss
-from cloudfree.tasks.base import CloudRemovalTask, LinearDecay
+from cloudfree.tasks.base import CloudRemovalTask
 from cloudfree.tasks.losses import masked_l1, masked_ssim_loss
+from cloudfree.tasks.schedules import LR_POLICIES, make_schedulers
 
 __all__ = ["LR_POLICIES", "Pix2PixTask", "make_schedulers", "masked_l1"]
-
-LR_POLICIES = ("linear", "plateau", "constant")
-
-
-def make_schedulers(
-    optimizers: Sequence[torch.optim.Optimizer],
-    policy: str,
-    n_epochs: int,
-    n_epochs_decay: int,
-    plateau: Mapping[str, Any] | None,
-) -> list[Any]:
-    """One scheduler per optimiser for ``policy`` (``linear``, ``plateau``, ``constant``)."""
-    if policy not in LR_POLICIES:
-        raise ValueError(f"unknown lr_policy {policy!r}; expected one of {list(LR_POLICIES)}")
-    if policy == "linear":
-        return [LambdaLR(opt, LinearDecay(n_epochs, n_epochs_decay)) for opt in optimizers]
-    if policy == "plateau":
-        p = dict(plateau or {})
-        p.pop("monitor", None)
-        return [ReduceLROnPlateau(opt, **{"mode": "max", "factor": 0.5, "patience": 5, **p}) for opt in optimizers]
-    return [LambdaLR(opt, LinearDecay(10**9, 1)) for opt in optimizers]
 
 
 class GANTaskMixin:
