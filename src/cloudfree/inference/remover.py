@@ -1,11 +1,12 @@
 """Load once, run many: :class:`Remover` is built once from a release and options, then applied to scenes.
 
-``Remover(model, **options)(scene, output, ...)`` runs one scene: inputs are checked first (output
-not an input and not existing unless ``overwrite``; masks on the scene's grid; other dates and
-Sentinel-1 reprojectable; bands present), the method is chosen (:mod:`.methods`; printed and
-recorded in the output's tags), the mask made when it is ``"auto"`` (:mod:`.automask`), and only
-then is the model loaded, once per Remover, however many scenes follow. The passes themselves are
-in :mod:`.model_pass` (model, SAR fusion, multi-temporal) and :mod:`.temporal` (other dates).
+``Remover(model, **options)(scene, output, ...)`` runs one scene: inputs are checked first
+(:mod:`.preflight`: output not an input and not existing unless ``overwrite``; masks on the scene's
+grid; other dates and Sentinel-1 reprojectable; bands present), the method is chosen
+(:mod:`.methods`; printed and recorded in the output's tags), the mask made when it is ``"auto"``
+(:mod:`.automask`), and only then is the model loaded, once per Remover, however many scenes
+follow. The passes themselves are in :mod:`.model_pass` (model, SAR fusion, multi-temporal) and
+:mod:`.temporal` (other dates).
 
 :class:`RemoverFactory` is the picklable batch worker factory of interfaces.md item 2: called once
 per worker process, it returns ``process(job) -> dict``.
@@ -25,9 +26,10 @@ from torch import nn
 from cloudfree import bands as bandcat
 from cloudfree.inference import loading
 from cloudfree.inference.automask import auto_mask
-from cloudfree.inference.checks import check_output, check_reprojectable, check_same_grid, warn_without_clear_ground
+from cloudfree.inference.checks import warn_without_clear_ground
 from cloudfree.inference.methods import Choice, choose_method
 from cloudfree.inference.model_pass import ModelPass, RemovalOptions, primary_bands
+from cloudfree.inference.preflight import check_outputs, check_side_inputs
 from cloudfree.inference.provenance import resolve_path
 from cloudfree.inference.sources import input_info
 from cloudfree.inference.streaming import SceneSummary
@@ -133,12 +135,7 @@ class Remover:
         mask_file = None if mask is None or str(mask) in (AUTO, THRESHOLD) else Path(mask)
         side = [mask_file, sar, prev, prev_sar, *series, *(series_masks or [])]
         prov = resolve_path(provenance, out)
-        for target in [out, prov, uncertainty, write_mask]:
-            if target is not None:
-                check_output(target, [src, *side], overwrite=overwrite)
-        extra_outputs = [p for p in (prov, uncertainty, write_mask) if p is not None]
-        if len({Path(p).resolve() for p in [out, *extra_outputs]}) != 1 + len(extra_outputs):
-            raise ValueError(f"outputs must be distinct files, got {[str(p) for p in [out, *extra_outputs]]}")
+        check_outputs([out, prov, uncertainty, write_mask], [src, *side], overwrite=overwrite)
         config = (self._config_or_none() if series else self.config) if method in (AUTO, "model") else None
         choice = choose_method(
             method,
@@ -149,19 +146,9 @@ class Remover:
             config=config,
         )
         # grid checks: masks exactly on their raster's grid; other dates / Sentinel-1 reprojectable
-        if mask_file is not None:
-            check_same_grid(mask_file, info, "--mask")
-        for flag, path in (("--sar", sar), ("--prev", prev), ("--prev-sar", prev_sar)):
-            if path is not None:
-                check_reprojectable(path, info, flag)
-        members = [check_reprojectable(p, info, "--series member") for p in series]
-        if series_masks is not None:
-            if len(series_masks) != len(series):
-                raise ValueError(
-                    f"{len(series_masks)} --series-masks for {len(series)} --series files; give one per file"
-                )
-            for p, m_info in zip(series_masks, members, strict=True):
-                check_same_grid(p, m_info, f"--series-masks (for {m_info.path})")
+        check_side_inputs(
+            info, mask=mask_file, sar=sar, prev=prev, prev_sar=prev_sar, series=series, series_masks=series_masks
+        )
         if choice.model:
             self._check_model_inputs(src, names, mask, uncertainty, choice)
         if choice.temporal and mask is None and not opt.replace_all:
