@@ -8,8 +8,9 @@ side, reflect-padded at the scene border) go to ``predict`` in batches; tiles a 
 work (``skip``) get ``fill`` instead, and tiles with no valid input pixel are not predicted at all.
 Tile outputs are blended with smooth weights (:mod:`.blend`) into a strip accumulator; rows no later
 tile can touch are normalised, handed to ``finalize`` with the inputs over that window, and written
-through :class:`~cloudfree.io.writer.WindowedCOGWriter` (temporary tiled GTiff, COG on completion,
-atomic rename). Memory is bounded by a few strips of the scene's width, never by its height.
+through :class:`~cloudfree.io.writer.WindowedCOGWriter` (:mod:`.scene_writers`; temporary tiled GTiff,
+COG on completion, atomic rename). Memory is bounded by a few strips of the scene's width, never by
+its height.
 
 Reading, computing and writing overlap (:mod:`.stages`): the next strip is read on a reader thread
 and finished windows are finalized and written on a writer thread while this thread stacks, predicts
@@ -40,20 +41,18 @@ from tqdm import tqdm
 from cloudfree.errors import RasterReadError
 from cloudfree.inference.blend import StripAccumulator, tile_weights
 from cloudfree.inference.grid import TileGrid
-from cloudfree.inference.outputs import AUTO, OutputSpec, SceneSummary, cast_output, masked_output, split_outputs
+from cloudfree.inference.outputs import AUTO, OutputSpec, SceneSummary, cast_output
+from cloudfree.inference.scene_writers import FinalizeFn, open_writers, write_window
 from cloudfree.inference.sources import MASK, InputLike, InputSpec, Source, as_named, as_specs
 from cloudfree.inference.stacking import stack_strip, view
 from cloudfree.inference.stages import Stage
 from cloudfree.inference.strips import RowBuffer, cut, pad_index
-from cloudfree.io.memory import release_free_memory
-from cloudfree.io.writer import WindowedCOGWriter
 
 __all__ = ["AUTO", "InputSpec", "OutputSpec", "SceneSummary", "cast_output", "predict_scene"]
 
 Batch = "np.ndarray | dict[str, np.ndarray]"
 CACHE_BYTES = 256 * 2**20
 PredictFn = Callable[[Any, np.ndarray], np.ndarray]
-FinalizeFn = Callable[..., "np.ndarray | Sequence[np.ndarray]"]
 SkipFn = Callable[..., bool]
 FillFn = Callable[[Any, np.ndarray], np.ndarray]
 
@@ -159,23 +158,7 @@ def predict_scene(
         # plus a row of output blocks, so each block is decompressed once. The COG copy on close sizes
         # its own (io.cog.cog_copy_cache).
         stack.enter_context(rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES))
-        writers = [
-            stack.enter_context(
-                WindowedCOGWriter(
-                    o.path,
-                    height=height,
-                    width=width,
-                    crs=first.grid.crs,
-                    transform=first.grid.transform,
-                    descriptions=o.descriptions,
-                    dtype=o.dtype,
-                    nodata=o.nodata_value,
-                    tags=o.tags,
-                    blocksize=_blocksize(grid),
-                )
-            )
-            for o in outputs
-        ]
+        writers = open_writers(stack, outputs, first.grid, grid)
         bar = stack.enter_context(
             tqdm(total=grid.n_tiles, desc=desc, unit="tile", file=sys.stderr, disable=not progress)
         )
@@ -258,7 +241,7 @@ def predict_scene(
                 window = Window(0, written, width, ready - written)
                 rasters = {name: buf.rows(written, ready) for name, buf in zip(names, buffers, strict=True)}
                 blended = acc.take(ready - written)
-                finisher.submit(_write_window, blended, window, rasters, names[0], writers, outputs, finalize,
+                finisher.submit(write_window, blended, window, rasters, names[0], writers, outputs, finalize,
                                 pass_inputs)  # fmt: skip
                 blended = rasters = None  # the writer holds them now; freed as soon as it is done
                 written = ready
@@ -283,34 +266,3 @@ def _takes_keyword(fn: Any, name: str) -> bool:
         return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-
-
-def _blocksize(grid: TileGrid) -> int:
-    """Output block size: the tile stride when it is a multiple of 16 (strips then fill whole blocks)."""
-    stride = grid.tile - grid.overlap
-    return stride if stride % 16 == 0 and 64 <= stride <= 1024 else 256
-
-
-def _write_window(
-    blended: np.ndarray,
-    window: Window,
-    rasters: dict[str, Any],
-    first: str,
-    writers: list[WindowedCOGWriter],
-    outputs: list[OutputSpec],
-    finalize: FinalizeFn | None,
-    pass_inputs: bool,
-) -> None:
-    raster = rasters[first]
-    if finalize is not None:
-        result = finalize(blended, window, raster, inputs=rasters) if pass_inputs else finalize(blended, window, raster)
-        arrays = [result] if isinstance(result, np.ndarray) else list(result)
-    else:
-        arrays = split_outputs(blended, outputs)
-    if len(arrays) != len(outputs):
-        raise ValueError(f"finalize returned {len(arrays)} arrays for {len(outputs)} outputs")
-    invalid = ~raster.valid
-    for arr, out, writer in zip(arrays, outputs, writers, strict=True):
-        writer.write(masked_output(arr, out, invalid), window)
-    del arrays, blended, rasters, raster
-    release_free_memory()  # this window's arrays are freed: give their pages back (see cloudfree.io.memory)
