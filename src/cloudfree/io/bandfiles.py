@@ -12,13 +12,12 @@ built once (bilinear by default for reflectance, ``nearest``/``average``/``cubic
 Reads are windowed on the target grid: GDAL's warper reads only the source blocks a window needs.
 :meth:`BandStack.on_grid` puts the whole product onto another grid (a side input of the engine).
 What is hand-written here is only what rasterio does not know: the file naming, the band order and
-the choice of the target grid.
+the choice of the target grid (:mod:`.bandfile_grid`).
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -26,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from affine import Affine
 from rasterio.windows import Window
-from rasterio.windows import bounds as window_bounds
 
 from cloudfree import bands as bandcat
 from cloudfree.errors import RasterReadError
+from cloudfree.io.bandfile_grid import check_same_crs, own_grid, target_grid
 from cloudfree.io.bandnames import (
     CANONICAL_ORDER,
     find_band_files,
@@ -107,9 +105,9 @@ class BandStack:
         sensors = {bandcat.band(b).sensor for b in self.bands}
         if len(sensors) > 1:
             raise RasterReadError(f"{self.path}: mixes Sentinel-1 and Sentinel-2 band files {list(self.bands)}")
-        self._check_crs()
+        check_same_crs(self.infos, self.files)
         self.crs = self.infos[self.bands[0]].crs
-        self.height, self.width, self.transform = self._target_grid(resolution, reference)
+        self.height, self.width, self.transform = target_grid(self.infos, resolution, reference, self.path)
         self.dtype = str(np.result_type(*[np.dtype(i.dtype) for i in self.infos.values()]))
         self.radiometry = Radiometry(radiometry) if radiometry else infer_radiometry(self.bands, self.dtype, {})
         if radiometry is None and self.radiometry is Radiometry.DN:
@@ -128,38 +126,10 @@ class BandStack:
             raise RasterReadError(f"{info.path}: a band file must hold one band, this one has {info.count}")
         return info
 
-    def _check_crs(self) -> None:
-        first = self.bands[0]
-        for band in self.bands[1:]:
-            if self.infos[band].crs != self.infos[first].crs:
-                raise RasterReadError(
-                    f"{self.files[band]}: CRS {self.infos[band].crs} differs from {self.infos[first].crs} "
-                    f"of {self.files[first]}; the band files of one product must share a CRS"
-                )
-
     @property
     def native_resolution(self) -> dict[str, float]:
         """Pixel size (CRS units) of each band's own file."""
         return {b: self.infos[b].res[0] for b in self.bands}
-
-    def _target_grid(self, resolution: float | None, reference: str | None) -> tuple[int, int, Affine]:
-        if reference is not None:
-            if resolution is not None:
-                raise ValueError("give either a target resolution or a reference band, not both")
-            ref = bandcat.canonical(reference)
-            bandcat.indices_of(self.bands, [ref], self.path)
-            info = self.infos[ref]
-            return info.height, info.width, info.transform
-        finest = min(self.bands, key=lambda b: self.infos[b].res[0])
-        info = self.infos[finest]
-        if resolution is None or math.isclose(resolution, info.res[0]):
-            return info.height, info.width, info.transform
-        if resolution <= 0:
-            raise ValueError(f"target resolution must be positive, got {resolution}")
-        left, bottom, right, top = window_bounds(Window(0, 0, info.width, info.height), info.transform)
-        width = max(1, round((right - left) / resolution))
-        height = max(1, round((top - bottom) / resolution))
-        return height, width, Affine(resolution, 0.0, left, 0.0, -resolution, top)
 
     def _nodata(self, nodata: float | None) -> float | None:
         if nodata is not None:
@@ -218,7 +188,7 @@ class BandStack:
         if reader is not None:
             reader.close()
         info = self.infos[band]
-        if self.crs is None and not _own_grid(info).same_as(self.grid):
+        if self.crs is None and not own_grid(info).same_as(self.grid):
             raise RasterReadError(
                 f"{info.path}: band files without a CRS must all lie on one grid; this band is "
                 f"{info.height}x{info.width} px, the target grid {self.height}x{self.width} px"
@@ -260,10 +230,6 @@ class BandStack:
             if inside is not None:
                 footprint &= inside
         return window_raster(self, data, wanted, list(idx), win, valid_of(data, self.nodata) & footprint)
-
-
-def _own_grid(info: RasterInfo) -> Grid:
-    return Grid(info.crs, info.transform, info.height, info.width)
 
 
 def read_band_files(
