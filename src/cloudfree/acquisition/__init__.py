@@ -4,6 +4,7 @@
 * :mod:`cloudfree.acquisition.items` — reading STAC Item dicts: tile, cloud cover, band assets, DN offsets;
 * :mod:`cloudfree.acquisition.pairs` — pairing clear and cloudy scenes of one tile, nearest Sentinel-1;
 * :mod:`cloudfree.acquisition.fetch` — windowed reads of the AOI from COG assets onto one grid per pair;
+* :mod:`cloudfree.acquisition.sar_read` — Sentinel-1 VV/VH read on their own grid around a pair's AOI;
 * :mod:`cloudfree.acquisition.tables` — CSV / Parquet tables of items and pairs.
 
 pystac-client, pystac, planetary-computer and pyarrow come with the optional extra

@@ -6,7 +6,7 @@ clear scene without an AOI). Every band of both optical members is read through 
 with a ``WarpedVRT`` onto that grid (only the COG tiles under the AOI travel), strip by strip, into
 :class:`~cloudfree.io.writer.WindowedCOGWriter`, so memory stays bounded for whole scenes too.
 Sentinel-1 (the scene nearest the *cloudy* date: the model's SAR input belongs to the scene being
-reconstructed) is read on its native grid around the AOI and prepared by
+reconstructed) is read on its native grid around the AOI (:mod:`.sar_read`) and prepared by
 :func:`cloudfree.io.sentinel1.prepare_s1` (held in memory: use an AOI for large areas).
 
 Outputs per pair, written atomically (temporary name, then rename)::
@@ -24,7 +24,6 @@ Runs resume: a finished file with the expected bands and grid is skipped, leftov
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -36,21 +35,19 @@ from typing import Any
 
 import numpy as np
 import rasterio
-from affine import Affine
-from rasterio.warp import transform_bounds
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import Window
 from tqdm import tqdm
 
 from cloudfree import bands as bandcat
 from cloudfree.acquisition.grids import Grid, target_grid
 from cloudfree.acquisition.items import ItemError
 from cloudfree.acquisition.remote import RemoteBand, RetryPolicy, gdal_options, read_native
+from cloudfree.acquisition.sar_read import read_sar_around
 from cloudfree.acquisition.tables import write_table
 from cloudfree.io import RasterReadError, open_info, write_raster
 from cloudfree.io.sentinel1 import prepare_s1
 from cloudfree.io.writer import WindowedCOGWriter
 from cloudfree.radiometry import Radiometry
-from cloudfree.raster import Raster
 
 INDEX_COLUMNS = (
     "cloudy", "clear", "sar", "scene", "tile", "cloudy_id", "clear_id", "sar_id",
@@ -195,48 +192,8 @@ def fetch_sar(row: dict[str, Any], grid: Grid, path: Path, options: FetchOptions
     if not {"VV", "VH"} <= set(assets):
         raise ItemError(f"Sentinel-1 item {item} of pair {pair} lacks VV or VH assets; it has {sorted(assets)}")
     pad = (options.speckle_window or 0) + 2
-    planes, meta = [], {}
-    for pol in ("VV", "VH"):
-
-        def window_of(src: Any, pol: str = pol) -> tuple[np.ndarray, Affine, Any, float | None]:
-            if not src.crs or (src.transform.is_identity and src.gcps[0]):
-                raise ItemError(
-                    f"Sentinel-1 item {item} asset {pol}: the raster is in radar geometry (GCPs, no map grid); "
-                    f"use a terrain-corrected collection such as Planetary Computer's sentinel-1-rtc"
-                )
-            if np.issubdtype(np.dtype(src.dtypes[0]), np.integer):
-                raise ItemError(
-                    f"Sentinel-1 item {item} asset {pol}: integer {src.dtypes[0]} values are uncalibrated GRD "
-                    f"amplitude; fetch needs calibrated backscatter (RTC gamma0 or sigma0, float)"
-                )
-            bounds = transform_bounds(grid.crs, src.crs, *grid.bounds, densify_pts=21)
-            win = from_bounds(*bounds, transform=src.transform)
-            col0, row0 = math.floor(win.col_off) - pad, math.floor(win.row_off) - pad
-            col1 = math.ceil(win.col_off + win.width) + pad
-            row1 = math.ceil(win.row_off + win.height) + pad
-            win = Window(col0, row0, col1 - col0, row1 - row0)
-            win = win.intersection(Window(0, 0, src.width, src.height))
-            return src.read(1, window=win), src.window_transform(win), src.crs, src.nodata
-
-        try:
-            data, transform, crs, nodata = read_native(assets[pol], f"Sentinel-1 item {item} asset {pol}",
-                                                       options.retry, window_of)  # fmt: skip
-        except rasterio.errors.WindowError as exc:
-            raise ValueError(f"pair {pair}: Sentinel-1 item {item} does not cover the AOI") from exc
-        planes.append(data.astype(np.float32))
-        meta[pol] = (transform, crs, nodata)
-    if meta["VV"][:2] != meta["VH"][:2] or planes[0].shape != planes[1].shape:
-        raise ItemError(f"Sentinel-1 item {item}: VV and VH assets are not on the same grid")
-    transform, crs, nodata = meta["VV"]
-    data = np.stack(planes)
-    valid = np.isfinite(data).all(axis=0)
-    if nodata is not None and not np.isnan(nodata):
-        valid &= (data != nodata).all(axis=0)
-    radiometry = Radiometry.SAR_DB if str(row.get("cloudy_s1_unit") or "").lower() == "db" else Radiometry.SAR_LINEAR
-    s1 = Raster(data=data, bands=("VV", "VH"), crs=crs, transform=transform, valid=valid,
-                radiometry=radiometry, nodata=nodata, source=f"Sentinel-1 item {item}")  # fmt: skip
-    if not valid.any():
-        raise ValueError(f"pair {pair}: Sentinel-1 item {item} holds no valid pixel over the AOI")
+    unit = str(row.get("cloudy_s1_unit") or "")
+    s1 = read_sar_around(assets, grid, pad, options.retry, item=item, pair=pair, unit=unit)
     prepared = prepare_s1(
         s1,
         crs=grid.crs,
