@@ -17,11 +17,13 @@ Steps, each with an error naming the files involved when it cannot be done:
    with a different extent (a whole-pixel shift) are copied, not resampled;
 5. crop to the bounding box of the pixels valid in all members; pixels invalid in any member are
    marked invalid in the pair (``AlignedPair.valid``) so that chips containing them can be dropped.
+
+Masks given as arrays or files become label Rasters in :mod:`cloudfree.data.pair_masks`
+(:func:`mask_raster`, :func:`mask_from_file`; re-exported here).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass, replace
@@ -44,7 +46,7 @@ from cloudfree.data.grid_alignment import (  # noqa: F401 (PairingError, MASK_NO
     subpixel_shift,
     valid_bbox,
 )
-from cloudfree.masks import check_codes
+from cloudfree.data.pair_masks import mask_from_file, mask_raster  # noqa: F401 (mask_from_file: re-exported)
 from cloudfree.normalization import Normalization
 from cloudfree.radiometry import Radiometry
 from cloudfree.raster import Raster
@@ -131,52 +133,6 @@ def scene_id(path_or_name: str | os.PathLike[str]) -> str:
     """A file-name-safe scene identifier from a path's stem (``S2_L1C_2015-07-31``)."""
     stem = Path(str(path_or_name)).stem if str(path_or_name) not in ("", "<memory>") else "pair"
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._") or "pair"
-
-
-def mask_raster(mask: np.ndarray, like: Raster, source: str = "<mask>", nodata: float | None = None) -> Raster:
-    """A ``(height, width)`` cloud mask as a uint8 label Raster on ``like``'s grid.
-
-    Codes must be 0 clear, 1 thick cloud, 2 thin cloud, 3 shadow or 255 nodata (binary 0/1 masks
-    are accepted: 1 counts as cloud). A file nodata value outside 0..3 is mapped to 255. Other codes
-    raise :class:`~cloudfree.masks.MaskCodeError` naming ``source``.
-    """
-    arr = np.asarray(mask)
-    if arr.ndim == 3 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.shape != (like.height, like.width):
-        raise PairingError(f"{source}: mask is {arr.shape} px but {like.source} is {like.height}x{like.width}")
-    codes = arr.astype(np.int64)
-    if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)) and nodata not in (0, 1, 2, 3):
-        codes = np.where(codes == nodata, MASK_NODATA, codes)
-    codes = check_codes(codes, source)
-    return Raster(
-        data=codes[None],
-        bands=("mask",),
-        crs=like.crs,
-        transform=like.transform,
-        valid=codes != MASK_NODATA,
-        radiometry=Radiometry.LABEL,
-        nodata=MASK_NODATA,
-        source=source,
-    )
-
-
-def mask_from_file(path: str | os.PathLike[str]) -> Raster:
-    """Read a single-band cloud-mask GeoTIFF (class codes) as a label Raster on its own grid."""
-    from cloudfree.io import open_info, read_mask
-
-    info = open_info(path)
-    arr = read_mask(path)
-    like = Raster(
-        data=np.zeros((1, info.height, info.width), np.uint8),
-        bands=("mask",),
-        crs=info.crs,
-        transform=info.transform,
-        valid=np.ones((info.height, info.width), bool),
-        radiometry=Radiometry.LABEL,
-        source=str(path),
-    )
-    return mask_raster(arr, like, source=str(path), nodata=info.nodata)
 
 
 # -- preparation of each member ---------------------------------------------------------------------
