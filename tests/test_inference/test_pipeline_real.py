@@ -16,7 +16,7 @@ def test_no_flag_at_all_on_a_real_cloudy_scene(tmp_path, shared_data, capsys, mo
     """`cloudfree remove real_cloudy.tif -o out.tif`: auto mask, auto method, provenance beside it."""
     src = shared_data / "slovenia_timeseries_l1c" / "S2_L1C_2015-07-31.tif"  # overcast, real clouds
     monkeypatch.chdir(tmp_path)
-    with pytest.warns(DataWarning, match="no clear ground to fill from"):  # overcast: the fill is a guess, and says so
+    with pytest.warns(DataWarning, match="no clear pixel in the mask"):  # overcast: nothing to fill from, and says so
         assert main(["remove", str(src), "-o", "out.tif"]) == 0
     err = capsys.readouterr().err
     assert "method model (single-date)" in err and "mask auto: csmask" in err
@@ -26,8 +26,10 @@ def test_no_flag_at_all_on_a_real_cloudy_scene(tmp_path, shared_data, capsys, mo
     assert info.tags["CLOUDFREE_MODEL"] == "default-l1c13" and "csmask" in info.tags["CLOUDFREE_MASK"]
     assert info.count == ref.count
     prov = read_mask(tmp_path / "out_provenance.tif")
-    assert prov.shape == (ref.height, ref.width) and set(np.unique(prov)) <= {0, 1, 255}
-    assert (prov == 1).mean() > 0.3  # the date is overcast: most of it is generated, and says so
+    assert prov.shape == (ref.height, ref.width)
+    # the date is overcast with no clear pixel: nodata (0 DN, provenance 255), never an invented constant
+    assert (prov == 255).all()
+    assert not read_raster(tmp_path / "out.tif").valid.any()
 
 
 def test_auto_series_on_the_real_time_series_computes_the_other_masks(tmp_path, shared_data, capsys):

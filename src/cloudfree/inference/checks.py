@@ -122,21 +122,48 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve()
 
 
-def warn_without_clear_ground(mask: str | os.PathLike[str], scene_name: str, limit: float = 0.99) -> float:
-    """Warn (``DataWarning``, one line) when cloud and shadow cover more than ``limit`` of a scene's
-    valid pixels: a single-date model then has no clear ground to fill from and its output is a
-    guess. Reads a decimated view of the mask (at most about 1024 px a side); returns the cover."""
+def clear_ground(mask: str | os.PathLike[str], rows: int = 1024) -> tuple[float, int]:
+    """``(cover, clear)`` of a mask file: the fraction of its valid pixels that are cloud or shadow
+    (codes 1, 2, 3; 255 is nodata) and the exact number of clear pixels (code 0), read by strips of
+    ``rows`` rows at full resolution (a decimated read could miss the few clear pixels of a scene)."""
+    clear = covered = 0
     with rasterio.open(mask) as ds:
-        step = max(1, max(ds.height, ds.width) // 1024)
-        codes = ds.read(1, out_shape=(max(1, ds.height // step), max(1, ds.width // step)))
-    valid = codes != 255
-    cover = float(np.isin(codes[valid], (1, 2, 3)).mean()) if valid.any() else 0.0
-    if cover > limit:
+        for top in range(0, ds.height, rows):
+            codes = ds.read(1, window=rasterio.windows.Window(0, top, ds.width, min(rows, ds.height - top)))
+            clear += int(np.count_nonzero(codes == 0))
+            covered += int(np.count_nonzero((codes >= 1) & (codes <= 3)))
+    return (covered / (covered + clear) if covered + clear else 0.0), clear
+
+
+def warn_without_clear_ground(
+    mask: str | os.PathLike[str], scene_name: str, *, single_date: bool = True, limit: float = 0.99
+) -> int:
+    """Warn (``DataWarning``, one line) when a single-date model has little or no clear ground to fill
+    from; returns the number of clear pixels (:func:`clear_ground`).
+
+    No clear pixel at all: the model's cloud and shadow pixels are written as nodata (the removal
+    pass does so, :class:`~cloudfree.inference.model_pass.ModelPass`): nothing on this date tells what
+    is under the cloud, and a constant would pass for reflectance. Cloud and shadow over more than
+    ``limit`` of the valid pixels: the fill rests on the few clear pixels left. A model that also
+    reads Sentinel-1 or an earlier date (``single_date=False``) has its ground from them: no warning.
+    """
+    cover, clear = clear_ground(mask)
+    if not single_date:
+        return clear
+    if clear == 0 and cover > 0:
         warnings.warn(
-            f"{scene_name}: {cover:.0%} of the scene is cloud or shadow, so the single-date model has no "
-            "clear ground to fill from and its output is a guess; give other dates (--series) or "
+            f"{scene_name}: no clear pixel in the mask (all cloud or shadow), so a single-date model has no "
+            "ground to fill from: the cloud and shadow pixels are written as nodata (provenance 255); give "
+            "other dates (--series) or Sentinel-1 (--sar)",
+            DataWarning,
+            stacklevel=2,
+        )
+    elif cover > limit:
+        warnings.warn(
+            f"{scene_name}: {cover:.2%} of the scene is cloud or shadow, so the single-date model fills it from "
+            "the few clear pixels left and its output there is a rough guess; give other dates (--series) or "
             "Sentinel-1 (--sar)",
             DataWarning,
             stacklevel=2,
         )
-    return cover
+    return clear

@@ -158,7 +158,14 @@ class ModelPass:
         base: Path | None = None,
         keep_bands: bool = False,
         tags: dict[str, Any] | None = None,
+        no_ground: bool = False,
     ) -> SceneSummary:
+        """Run the model over ``src`` and write ``output`` (and the extra layers asked for).
+
+        ``no_ground``: the mask has no clear pixel and the model reads nothing but this date
+        (:func:`~cloudfree.inference.checks.warn_without_clear_ground`): the model does not run, and
+        every pixel it would have filled is written as nodata (provenance 255), never a constant.
+        """
         opt, config = self.opt, self.config
         info = input_info(src, opt.bands, dn_offset=opt.dn_offset)
         radiometry = Radiometry(infer_radiometry(names, info.dtype, info.tags))
@@ -182,7 +189,7 @@ class ModelPass:
         if config.uses_mask:
             inputs.append(InputSpec(Path(mask), kind="mask"))  # type: ignore[arg-type]
             layout.add("mask", 1)
-        background = self._background(inputs[0], inputs[-1]) if config.uses_mask else None
+        background = self._background(inputs[0], inputs[-1]) if config.uses_mask and not no_ground else None
         runner = ModelRunner(self.net, config, layout, device=self.device, steps=opt.steps, samples=opt.samples,
                              seed=opt.seed, with_std=uncertainty is not None, background=background)  # fmt: skip
         offset = output_offset(radiometry, band_offsets(info, names, out_names, opt.dn_offset), dtype)
@@ -206,8 +213,9 @@ class ModelPass:
             extras.append(
                 provenance_output(Path(provenance), dates, {"CLOUDFREE_METHOD": run_tags["CLOUDFREE_METHOD"]})
             )
-        finalize = self._finalize(info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base)
-        hooks = self._skip_clear(mask, info, primary, with_std=uncertainty is not None)
+        finalize = self._finalize(info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base,
+                                  no_ground=no_ground)  # fmt: skip
+        hooks = self._skip_clear(mask, info, primary, with_std=uncertainty is not None, skip_all=no_ground)
         summary = predict_scene(inputs, output, runner, out_descriptions=out_names, out_dtype=dtype, tags=run_tags,
                                 tile=opt.tile, overlap=opt.overlap, batch_size=self.batch_size, finalize=finalize,
                                 extra_outputs=extras, progress=opt.progress, desc=f"remove {src.name}",
@@ -223,19 +231,23 @@ class ModelPass:
                          dn_offset=optical.dn_offset)  # fmt: skip
         return scene_background(spec, mask)
 
-    def _skip_clear(self, mask: Path | None, info: RasterInfo, primary: tuple[str, ...], *, with_std: bool):
+    def _skip_clear(
+        self, mask: Path | None, info: RasterInfo, primary: tuple[str, ...], *, with_std: bool, skip_all: bool = False
+    ):
         """Hooks that skip the model on tiles the composite cannot use (no cloud within ``feather`` px;
         :mod:`.cloud_tiles`), or None: without a mask file, with ``replace_all``, and for diffusion
-        models (their noise is drawn tile after tile: skipping would change every later tile)."""
+        models (their noise is drawn tile after tile: skipping would change every later tile).
+        ``skip_all``: no tile runs the model (a pass with no clear ground, whose fill is nodata)."""
         opt, config = self.opt, self.config
-        if mask is None or opt.replace_all or config.kind == "diffusion":
+        if mask is None or opt.replace_all or (config.kind == "diffusion" and not skip_all):
             return None
         grid = TileGrid(info.height, info.width, opt.tile, opt.overlap)
-        needed = tiles_needing_model(mask, grid, opt.feather)
+        needed = set() if skip_all else tiles_needing_model(mask, grid, opt.feather)
         out_channels = [primary.index(b) for b in config.out_bands]
         return SkipClearTiles(needed, out_channels, extra=len(out_channels) if with_std else 0)
 
-    def _finalize(self, info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base) -> Any:
+    def _finalize(self, info, out_names, dtype, offset, mask, uncertainty, write_mask, provenance, base, *,
+                  no_ground: bool = False) -> Any:  # fmt: skip
         opt, config = self.opt, self.config
         model_bands = tuple(config.out_bands)
         n_out = len(model_bands)
@@ -261,18 +273,23 @@ class ModelPass:
             if opt.replace_all:
                 weight = np.ones_like(weight)
             main = composite(orig, estimate, weight, dtype, offsets(model_bands))
+            if no_ground:  # nothing on this date to fill from: nodata where the estimate would enter
+                main[:, weight > 0] = 0 if np.issubdtype(main.dtype, np.integer) else np.nan
             if kept_bands:
                 kept = raster.select(kept_bands)
                 still = composite(kept, kept.to_reflectance().data, np.zeros_like(weight), dtype, offsets(kept_bands))
                 main = np.concatenate([main, still])[order]
             out = [main]
             if uncertainty is not None:
-                out.append((std * weight[None]).astype(np.float32))
+                spread = (std * weight[None]).astype(np.float32)
+                if no_ground:
+                    spread[:, weight > 0] = np.nan
+                out.append(spread)
             if write_mask is not None:
                 out.append(mask_output(codes, orig.valid))
             if provenance is not None:
                 prior = read_mask(base, window=window) if base is not None else None
-                out.append(model_provenance(weight, orig.valid, base=prior))
+                out.append(model_provenance(weight, orig.valid & ~(no_ground & (weight > 0)), base=prior))
             return out
 
         return finalize

@@ -161,11 +161,13 @@ class Remover:
             mask_path, mask_how = self._mask(mask, src, tmp / "mask.tif", choice)
             self.log(f"{src.name}: method {choice.describe()}")  # after the inputs proved readable
             self.log(f"{src.name}: mask {mask_how}")
+            no_ground = False  # a single-date model with no clear pixel to fill from: nodata, not a guess
             if choice.temporal is None and mask_path is not None and not opt.replace_all:
-                warn_without_clear_ground(mask_path, src.name)
+                single = choice.variant == "single-date"
+                no_ground = warn_without_clear_ground(mask_path, src.name, single_date=single) == 0 and single
             if choice.temporal is None:
                 summary = self._model(src, names, out, mask_path, mask_how, choice, sar, prev, prev_sar,
-                                      uncertainty, write_mask, prov, base=None)  # fmt: skip
+                                      uncertainty, write_mask, prov, base=None, no_ground=no_ground)  # fmt: skip
             else:
                 summary = self._temporal(src, names, out, mask_path, mask_how, choice, list(series),
                                          series_masks, uncertainty, write_mask, prov, tmp)  # fmt: skip
@@ -206,7 +208,7 @@ class Remover:
         return path, f"auto: {how}"
 
     def _model(self, src, names, out, mask_path, mask_how, choice, sar, prev, prev_sar, uncertainty, write_mask,
-               prov, *, base, keep_bands=None, tags=None) -> SceneSummary:  # fmt: skip
+               prov, *, base, keep_bands=None, tags=None, no_ground=False) -> SceneSummary:  # fmt: skip
         net, config = self.net, self.config
         multiple = getattr(net, "multiple", 1)
         if self.options.tile % multiple:
@@ -224,7 +226,7 @@ class Remover:
         run = ModelPass(net, config, self.options, device=self.device, log=self.log)
         return run(src, names, out, mask=mask_path, mask_how=mask_how, choice=choice, sar=sar, prev=prev,
                    prev_sar=prev_sar, uncertainty=uncertainty, write_mask=write_mask, provenance=prov, base=base,
-                   keep_bands=keep, tags=tags)  # fmt: skip
+                   keep_bands=keep, tags=tags, no_ground=no_ground)  # fmt: skip
 
     def _temporal(self, src, names, out, mask_path, mask_how, choice, series, series_masks, uncertainty, write_mask,
                   prov, tmp) -> SceneSummary:  # fmt: skip
