@@ -92,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning
+    from cloudfree.io.memory import limit_heap_arenas  # with cloudfree.io: every subcommand needs it
+
+    limit_heap_arenas()  # before PyTorch's and GDAL's threads exist (cloudfree.io.memory)
     try:
         return int(_module(args.command).run(args) or 0)
     except (CloudfreeError, ValueError, OSError, KeyError) as exc:

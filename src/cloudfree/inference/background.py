@@ -31,6 +31,7 @@ from rasterio.windows import Window
 
 from cloudfree.inference.sources import InputSpec, Source, as_float
 from cloudfree.inference.streaming import CACHE_BYTES
+from cloudfree.io.memory import limit_heap_arenas
 from cloudfree.masks import CLEAR
 from cloudfree.models.push_pull import push_pull_fill
 from cloudfree.radiometry import QUANTIFICATION, Radiometry
@@ -83,6 +84,7 @@ def scene_background(optical: InputSpec, mask: InputSpec, block: int = BLOCK) ->
     else runs during this pass).
     """
     threads = os.environ.get("GDAL_NUM_THREADS", "ALL_CPUS")
+    limit_heap_arenas()  # before GDAL's decoding threads allocate (cloudfree.io.memory)
     with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=threads):
         src = Source(optical)
         try:

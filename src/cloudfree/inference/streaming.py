@@ -47,6 +47,7 @@ from cloudfree.inference.sources import MASK, InputLike, InputSpec, Source, as_n
 from cloudfree.inference.stacking import stack_strip, view
 from cloudfree.inference.stages import Stage
 from cloudfree.inference.strips import RowBuffer, cut, pad_index
+from cloudfree.io.memory import limit_heap_arenas
 
 __all__ = ["AUTO", "InputSpec", "OutputSpec", "SceneSummary", "cast_output", "predict_scene"]
 
@@ -128,6 +129,7 @@ def predict_scene(
     """
     if skip is not None and fill is None:
         raise ValueError("predict_scene: skip= needs fill= (the output of a skipped tile)")
+    limit_heap_arenas()  # before the pass's threads allocate (cloudfree.io.memory)
     if halo < 0:
         raise ValueError(f"halo must be >= 0, got {halo}")
     named = isinstance(src, Mapping)
