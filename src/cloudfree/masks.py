@@ -64,13 +64,25 @@ def class_names(codes: Sequence[int]) -> tuple[str, ...]:
 def check_codes(mask: np.ndarray, source: str = "mask") -> np.ndarray:
     """Return ``mask`` as uint8 after checking it holds only 0, 1, 2, 3 and 255."""
     arr = np.asarray(mask)
-    values = np.unique(arr)
-    bad = [int(v) for v in values if int(v) not in (*CODE_NAMES, NODATA)]
+    bad = unexpected_codes(np.unique(arr))
     if bad:
         raise MaskCodeError(
             f"{source}: unexpected mask codes {bad[:10]}; expected 0 clear, 1 thick, 2 thin, 3 shadow, 255 nodata"
         )
     return arr.astype(np.uint8, copy=False)
+
+
+def unexpected_codes(values: np.ndarray) -> list[float | int]:
+    """The values among ``values`` that are not a mask code (0, 1, 2, 3, 255): fractions (0.7) and
+    NaN included, which a cast to int would have turned into codes."""
+    known = {*CODE_NAMES, NODATA}
+    out: list[float | int] = []
+    for v in np.asarray(values).ravel().tolist():
+        if isinstance(v, float) and not v.is_integer():  # fractions, NaN, infinities
+            out.append(v)
+        elif int(v) not in known:
+            out.append(int(v))
+    return out
 
 
 def cloud_fraction(mask: np.ndarray) -> float:

@@ -21,7 +21,8 @@ clear-sky background of the whole scene (a cloud larger than a tile is filled fr
 invented from the cloud), and restore thin cloud (2) and shadow (3) from the attenuated ground;
 the model runs only on tiles that hold cloud or shadow. --mask FILE must lie on the scene's grid
 (CRS, transform and size; codes 0 clear, 1 thick, 2 thin, 3 shadow, 255 nodata, or binary 0/1): a
-mask on another grid is refused, never resampled. --mask threshold uses the model's own estimate
+mask on another grid, or holding other values (0/100, fractions), is refused, never resampled or
+guessed; a 0/255 mask reads as clear + nodata, and a warning says nothing is removed. --mask threshold uses the model's own estimate
 (where it differs from the input by more than --threshold; not for models that take a mask channel,
 such as default-rgbn). Other dates
 (--series, --prev) and Sentinel-1 (--sar, --prev-sar) are reprojected onto the scene's grid on the

@@ -29,6 +29,7 @@ from rasterio.windows import from_bounds
 
 from cloudfree.errors import DataWarning, GridMismatchError, OutputExistsError
 from cloudfree.io.geotiff import RasterInfo, open_info
+from cloudfree.masks import NODATA, NOT_CLEAR_CODES, MaskCodeError, unexpected_codes
 
 
 def grid_text(info: RasterInfo) -> str:
@@ -120,6 +121,33 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and os.path.samefile(a, b)
     except OSError:
         return a.resolve() == b.resolve()
+
+
+def check_mask_file(mask: str | os.PathLike[str], flag: str, rows: int = 1024) -> None:
+    """Refuse a mask file holding values that are not mask codes (0 clear, 1 thick, 2 thin, 3 shadow,
+    255 nodata; a 0/1 cloud mask is a subset), read by strips: a 0/100 or a fractional mask would
+    otherwise replace nothing and exit 0. A mask with nodata (255) but no cloud or shadow pixel gets
+    a warning: a 0/255 cloud mask reads exactly so, and then nothing is removed."""
+    found: set[float | int] = set()
+    with rasterio.open(mask) as ds:
+        for top in range(0, ds.height, rows):
+            window = rasterio.windows.Window(0, top, ds.width, min(rows, ds.height - top))
+            found.update(np.unique(ds.read(1, window=window)).tolist())
+            bad = unexpected_codes(np.asarray(sorted(found, key=float)))
+            if bad:
+                shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in bad[:6])
+                raise MaskCodeError(
+                    f"{flag} {mask}: holds values that are not mask codes ({shown}); expected 0 clear, 1 thick "
+                    "cloud, 2 thin cloud, 3 shadow, 255 nodata (a 0/1 cloud mask works as it is; write a 0/255 "
+                    "one as 0/1)"
+                )
+    if NODATA in found and not found & set(NOT_CLEAR_CODES):
+        warnings.warn(
+            f"{flag} {mask}: only clear (0) and nodata (255) pixels, so nothing is removed; if 255 marks cloud "
+            "in this file (a 0/255 mask), write it as 0/1",
+            DataWarning,
+            stacklevel=2,
+        )
 
 
 def clear_ground(mask: str | os.PathLike[str], rows: int = 1024) -> tuple[float, int]:

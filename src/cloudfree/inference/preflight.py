@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from cloudfree.inference.checks import check_output, check_reprojectable, check_same_grid
+from cloudfree.inference.checks import check_mask_file, check_output, check_reprojectable, check_same_grid
 from cloudfree.io.geotiff import RasterInfo
 
 PathLike = str | os.PathLike[str]
@@ -54,6 +54,7 @@ def check_side_inputs(
     """
     if mask is not None:
         check_same_grid(mask, info, "--mask")
+        check_mask_file(mask, "--mask")
     for flag, path in (("--sar", sar), ("--prev", prev), ("--prev-sar", prev_sar)):
         if path is not None:
             check_reprojectable(path, info, flag)
@@ -63,3 +64,4 @@ def check_side_inputs(
             raise ValueError(f"{len(series_masks)} --series-masks for {len(series)} --series files; give one per file")
         for p, m_info in zip(series_masks, members, strict=True):
             check_same_grid(p, m_info, f"--series-masks (for {m_info.path})")
+            check_mask_file(p, "--series-masks")
