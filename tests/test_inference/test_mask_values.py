@@ -55,7 +55,7 @@ def test_a_float_0_1_mask_is_accepted_and_removes_the_cloud(tmp_path):
     assert (prov[10:30, 10:30] == 1).all()
 
 
-def test_a_0_255_mask_warns_that_nothing_is_removed(tmp_path):
+def test_a_0_255_mask_warns_that_it_holds_no_cloud(tmp_path):
     scene, mask = _scene_and_mask(tmp_path, _cloud(255))
     with pytest.warns(DataWarning, match=r"only clear \(0\) and nodata \(255\).*write it as 0/1"):
         assert main(["remove", str(scene), "-o", str(tmp_path / "out.tif"), "--mask", str(mask), "--no-progress"]) == 0
@@ -80,3 +80,11 @@ def test_check_codes_refuses_fractions_a_cast_to_int_would_hide():
     with pytest.raises(MaskCodeError, match=r"0\.5"):
         check_codes(np.array([[0.0, 0.5]]))
     assert check_codes(np.array([[0, 1], [3, 255]])).dtype == np.uint8
+
+
+def test_evaluate_refuses_such_a_mask_too(tmp_path, capsys):
+    scene, mask = _scene_and_mask(tmp_path, _cloud(100))
+    out = tmp_path / "ev"
+    assert main(["evaluate", str(scene), str(scene), "--mask", str(mask), "--no-figures", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not mask codes (100)" in err[0] and not out.exists()

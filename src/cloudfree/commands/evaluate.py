@@ -88,11 +88,15 @@ def _dataset(args: argparse.Namespace) -> int:
     from cloudfree.evaluation.dataset import aggregate, match_files, write_dataset_report
     from cloudfree.evaluation.protocols import get_protocol
     from cloudfree.evaluation.scoring import open_pair, score_pair
+    from cloudfree.inference.checks import check_mask_file
 
     if args.pre or args.mask or args.input or args.html:
         raise ValueError("data-set mode takes --mask-dir; --mask, --pre, --input and --html need single files")
     protocol = get_protocol(args.protocol)
     pairs = match_files(args.prediction, args.reference, args.mask_dir)
+    for *_, mask in pairs:
+        if mask is not None:
+            check_mask_file(mask, "--mask-dir file")
     opened = [(name, open_pair(p, r, mask=m, indices=args.indices, **imagery_options(args))) for name, p, r, m in pairs]
     results = []
     from tqdm import tqdm
@@ -131,6 +135,10 @@ def run(args: argparse.Namespace) -> int:
     from cloudfree.evaluation.scoring import open_pair, score_pair
 
     protocol = get_protocol(args.protocol)
+    if args.mask:  # a 0/100 or fractional mask would score no pixel as cloudy, silently
+        from cloudfree.inference.checks import check_mask_file
+
+        check_mask_file(args.mask, "--mask")
     inputs = open_pair(
         args.prediction,
         args.reference,

@@ -22,9 +22,9 @@ invented from the cloud), and restore thin cloud (2) and shadow (3) from the att
 the model runs only on tiles that hold cloud or shadow. --mask FILE must lie on the scene's grid
 (CRS, transform and size; codes 0 clear, 1 thick, 2 thin, 3 shadow, 255 nodata, or binary 0/1): a
 mask on another grid, or holding other values (0/100, fractions), is refused, never resampled or
-guessed; a 0/255 mask reads as clear + nodata, and a warning says nothing is removed. --mask threshold uses the model's own estimate
-(where it differs from the input by more than --threshold; not for models that take a mask channel,
-such as default-rgbn). Other dates
+guessed; a 0/255 mask reads as clear + nodata, and a warning says it holds no cloud. --mask
+threshold uses the model's own estimate (where it differs from the input by more than
+--threshold; not for models that take a mask channel, such as default-rgbn). Other dates
 (--series, --prev) and Sentinel-1 (--sar, --prev-sar) are reprojected onto the scene's grid on the
 fly when they lie on another one; they must have a CRS and overlap the scene. Sentinel-1 is read as
 VV, VH in dB (linear power when the file is tagged sar_linear) and clipped to VV -25..0, VH -32.5..0.

@@ -126,8 +126,9 @@ def _same_file(a: Path, b: Path) -> bool:
 def check_mask_file(mask: str | os.PathLike[str], flag: str, rows: int = 1024) -> None:
     """Refuse a mask file holding values that are not mask codes (0 clear, 1 thick, 2 thin, 3 shadow,
     255 nodata; a 0/1 cloud mask is a subset), read by strips: a 0/100 or a fractional mask would
-    otherwise replace nothing and exit 0. A mask with nodata (255) but no cloud or shadow pixel gets
-    a warning: a 0/255 cloud mask reads exactly so, and then nothing is removed."""
+    otherwise replace nothing (``remove``) or score no pixel as cloudy (``evaluate``) and exit 0. A
+    mask with nodata (255) but no cloud or shadow pixel gets a warning: a 0/255 cloud mask reads
+    exactly so."""
     found: set[float | int] = set()
     with rasterio.open(mask) as ds:
         for top in range(0, ds.height, rows):
@@ -143,7 +144,7 @@ def check_mask_file(mask: str | os.PathLike[str], flag: str, rows: int = 1024) -
                 )
     if NODATA in found and not found & set(NOT_CLEAR_CODES):
         warnings.warn(
-            f"{flag} {mask}: only clear (0) and nodata (255) pixels, so nothing is removed; if 255 marks cloud "
+            f"{flag} {mask}: only clear (0) and nodata (255) pixels, no cloud or shadow; if 255 marks cloud "
             "in this file (a 0/255 mask), write it as 0/1",
             DataWarning,
             stacklevel=2,
