@@ -77,3 +77,19 @@ def test_a_few_clear_pixels_still_fill_the_scene_and_warn_that_it_is_rough(tmp_p
     clear_level = src.to_reflectance().data[:, 30:32, 30:32].mean(axis=(1, 2))
     filled_level = result.to_reflectance().data[:, codes == 1].mean(axis=1)
     assert np.abs(filled_level - clear_level).max() < 0.05
+
+
+def test_clear_pixels_only_where_the_scene_is_nodata_give_nodata_too(tmp_path):
+    r = make_raster(64, 64, BANDS, radiometry=Radiometry.DN, seed=4)
+    r.data[:] += 100
+    r.valid[:, :16] = False  # a nodata strip, which a mask made over a larger extent calls clear
+    r.data[:, :, :16] = 0
+    scene = write_raster(r, tmp_path / "scene.tif")
+    codes = np.ones((64, 64), np.uint8)
+    codes[:, :16] = 0
+    write_mask(codes, r, tmp_path / "mask.tif")
+    out = tmp_path / "out.tif"
+    with pytest.warns(DataWarning, match="no clear pixel where the scene has data"):
+        assert _remove(scene, tmp_path / "mask.tif", out) == 0
+    assert not read_raster(out).valid.any()
+    assert (read_mask(tmp_path / "out_provenance.tif") == 255).all()

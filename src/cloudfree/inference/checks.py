@@ -180,13 +180,7 @@ def warn_without_clear_ground(
     if not single_date:
         return clear
     if clear == 0 and cover > 0:
-        warnings.warn(
-            f"{scene_name}: no clear pixel in the mask (all cloud or shadow), so a single-date model has no "
-            "ground to fill from: the cloud and shadow pixels are written as nodata (provenance 255); give "
-            "other dates (--series) or Sentinel-1 (--sar)",
-            DataWarning,
-            stacklevel=2,
-        )
+        warn_no_ground(scene_name, "no clear pixel in the mask (all cloud or shadow)")
     elif cover > limit:
         warnings.warn(
             f"{scene_name}: {cover:.2%} of the scene is cloud or shadow, so the single-date model fills it from "
@@ -196,3 +190,13 @@ def warn_without_clear_ground(
             stacklevel=2,
         )
     return clear
+
+
+def warn_no_ground(scene_name: str, why: str) -> None:
+    """The one-line ``DataWarning`` of a single-date pass with no clear ground: its fill is nodata."""
+    warnings.warn(
+        f"{scene_name}: {why}, so a single-date model has no ground to fill from: the cloud and shadow "
+        "pixels are written as nodata (provenance 255); give other dates (--series) or Sentinel-1 (--sar)",
+        DataWarning,
+        stacklevel=3,
+    )

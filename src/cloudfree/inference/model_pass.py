@@ -29,6 +29,7 @@ from torch import nn
 
 from cloudfree.inference.automask import REMOVAL_DILATE_M, REMOVAL_HOLES_HA
 from cloudfree.inference.background import SceneBackground, scene_background
+from cloudfree.inference.checks import warn_no_ground
 from cloudfree.inference.cloud_tiles import SkipClearTiles, tiles_needing_model
 from cloudfree.inference.composite import (
     OUTPUT_DTYPES,
@@ -190,6 +191,10 @@ class ModelPass:
             inputs.append(InputSpec(Path(mask), kind="mask"))  # type: ignore[arg-type]
             layout.add("mask", 1)
         background = self._background(inputs[0], inputs[-1]) if config.uses_mask and not no_ground else None
+        if background is None and self._uses_background() and not no_ground and choice.variant == "single-date":
+            # the mask has clear pixels, but only where the scene is nodata: nothing to fill from either
+            warn_no_ground(src.name, "no clear pixel where the scene has data")
+            no_ground = True
         runner = ModelRunner(self.net, config, layout, device=self.device, steps=opt.steps, samples=opt.samples,
                              seed=opt.seed, with_std=uncertainty is not None, background=background)  # fmt: skip
         offset = output_offset(radiometry, band_offsets(info, names, out_names, opt.dn_offset), dtype)
@@ -223,9 +228,14 @@ class ModelPass:
         summary.extra["model_tiles"] = summary.tiles - summary.extra["skipped_tiles"]
         return summary
 
+    def _uses_background(self) -> bool:
+        """Whether the pass builds the prior over the scene-wide background (opacity releases, a mask)."""
+        return self.config.arguments.get("mask_encoding") == "opacity" and not self.opt.replace_all
+
     def _background(self, optical: InputSpec, mask: InputSpec) -> SceneBackground | None:
-        """The scene-wide clear-sky background (:mod:`.background`) for models that use it, else None."""
-        if self.config.arguments.get("mask_encoding") != "opacity" or self.opt.replace_all:
+        """The scene-wide clear-sky background (:mod:`.background`) for models that use it, else None
+        (also when no valid pixel is clear)."""
+        if not self._uses_background():
             return None
         spec = InputSpec(optical.path, select=tuple(self.config.in_bands), bands=optical.bands,
                          dn_offset=optical.dn_offset)  # fmt: skip
