@@ -161,12 +161,9 @@ class ModelPass:
         tags: dict[str, Any] | None = None,
         no_ground: bool = False,
     ) -> SceneSummary:
-        """Run the model over ``src`` and write ``output`` (and the extra layers asked for).
-
-        ``no_ground``: the mask has no clear pixel and the model reads nothing but this date
-        (:func:`~cloudfree.inference.checks.warn_without_clear_ground`): the model does not run, and
-        every pixel it would have filled is written as nodata (provenance 255), never a constant.
-        """
+        """Run the model over ``src``; write ``output`` and the extra layers asked for. ``no_ground``: no
+        clear pixel and no other date or SAR (:func:`.checks.warn_without_clear_ground`): the model does
+        not run, and what it would have filled is nodata (provenance 255), never a constant."""
         opt, config = self.opt, self.config
         info = input_info(src, opt.bands, dn_offset=opt.dn_offset)
         radiometry = Radiometry(infer_radiometry(names, info.dtype, info.tags))
@@ -291,10 +288,7 @@ class ModelPass:
                 main = np.concatenate([main, still])[order]
             out = [main]
             if uncertainty is not None:
-                spread = (std * weight[None]).astype(np.float32)
-                if no_ground:
-                    spread[:, weight > 0] = np.nan
-                out.append(spread)
+                out.append(np.where(no_ground & (weight > 0), np.nan, std * weight[None]).astype(np.float32))
             if write_mask is not None:
                 out.append(mask_output(codes, orig.valid))
             if provenance is not None:
