@@ -6,8 +6,9 @@ A :class:`RowBuffer` per input holds the rows ``[start, end)`` read so far as a
 :class:`~cloudfree.raster.Raster` in the input's own units; :meth:`RowBuffer.extend` reads only the
 rows not yet held (split into :meth:`RowBuffer.read_ahead`, which a reader thread runs, and
 :meth:`RowBuffer.append`), :meth:`RowBuffer.rows` cuts any held row range (for tiles and for ``finalize``),
-and :meth:`RowBuffer.drop_before` frees rows no later step needs. Memory stays bounded by about one
-strip (tile + 2 x halo + overlap rows) of the scene's width per input.
+and :meth:`RowBuffer.drop_before` forgets rows no later step needs (freed by the next append).
+Memory stays bounded by about one strip (tile + 2 x halo + overlap rows) of the scene's width per
+input.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class RowBuffer:
     def __init__(self, source: Source, width: int, height: int) -> None:
         self.source, self.width, self.height = source, width, height
         self.start = self.end = 0  # rows held
+        self._skip = 0  # leading rows of ``_raster`` dropped but not yet cut away (see ``drop_before``)
         self.fetched = 0  # rows read from the source (ahead of ``end`` while a read is in flight)
         self._raster: Raster | None = None
         self.rows_read = 0  # every row read once: equals the scene height at the end of a pass
@@ -57,20 +59,21 @@ class RowBuffer:
         self.rows_read += rows
         if self._raster is None or self.start == self.end:
             self._raster, self.start = new, self.end
-        else:
-            old = self._raster
+        else:  # one new array: the rows still held, then the new ones (the dropped rows go with the old)
+            old, k = self._raster, self._skip
             self._raster = replace(
                 old,
-                data=np.concatenate([old.data, new.data], axis=1),
-                valid=np.concatenate([old.valid, new.valid], axis=0),
+                data=np.concatenate([old.data[:, k:], new.data], axis=1),
+                valid=np.concatenate([old.valid[k:], new.valid], axis=0),
             )
+        self._skip = 0
         self.end += rows
 
     def rows(self, first: int, last: int) -> Raster:
         """Rows ``[first, last)`` (held) as a Raster with its own transform."""
         if first < self.start or last > self.end or self._raster is None:
             raise RuntimeError(f"rows {first}..{last} not held (buffer {self.start}..{self.end})")
-        a, b = first - self.start, last - self.start
+        a, b = first - self.start + self._skip, last - self.start + self._skip
         r = self._raster
         return replace(
             r,
@@ -80,12 +83,12 @@ class RowBuffer:
         )
 
     def drop_before(self, row: int) -> None:
-        """Forget rows before ``row`` (a copy, so that the freed rows' memory is released)."""
+        """Forget rows before ``row``. Their memory goes with the next :meth:`append`, which builds one
+        array of the rows still held and the new ones: one copy of the held rows per strip, not two."""
         if self._raster is None or row <= self.start:
             return
         cut = min(row, self.end) - self.start
-        r = self._raster
-        self._raster = replace(r, data=r.data[:, cut:].copy(), valid=r.valid[cut:].copy())
+        self._skip += cut
         self.start += cut
 
 
