@@ -69,7 +69,7 @@ def test_a_cloud_larger_than_a_tile_is_filled_from_the_scene_not_grey(tmp_path, 
     args = {"in_channels": 5, "out_channels": 4, "ngf": 4, "depth": 2, "mask_encoding": "opacity"}
     release = save(tmp_path / "opacity", "PriorResidualUNet", args, uses_mask=True)
     if not with_background:
-        monkeypatch.setattr(ModelPass, "_background", lambda self, *a: None)
+        monkeypatch.setattr(ModelPass, "_uses_background", lambda self: False)
     remove(tmp_path / "scene.tif", tmp_path / "out.tif", model=release, mask=tmp_path / "mask.tif", tile=64,
            overlap=16, provenance=None, progress=False, device="cpu")  # fmt: skip
     out = read_raster(tmp_path / "out.tif").data
