@@ -88,3 +88,10 @@ def test_evaluate_refuses_such_a_mask_too(tmp_path, capsys):
     assert main(["evaluate", str(scene), str(scene), "--mask", str(mask), "--no-figures", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not mask codes (100)" in err[0] and not out.exists()
+
+
+def test_report_refuses_such_a_mask_too(tmp_path, capsys):
+    scene, mask = _scene_and_mask(tmp_path, _cloud(0.5), "float32")
+    out = tmp_path / "report.html"
+    assert main(["report", "--before", str(scene), "--after", str(scene), "--mask", str(mask), "-o", str(out)]) == 2
+    assert "not mask codes (0.5)" in capsys.readouterr().err and not out.exists()

@@ -57,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-side must be at least 16 pixels, not {args.max_side}")
     from cloudfree.evaluation.html_report import write_html_report
 
+    if args.mask:  # 0/100 or fractions would draw no cloud, silently
+        from cloudfree.inference.checks import check_mask_file
+
+        check_mask_file(args.mask, "--mask")
+
     settings = _json(args.settings, "settings") or {}
     settings |= {k: v for k, v in vars(args).items() if v not in (None, False) and k not in ("command", "overwrite")}
     path = write_html_report(
