@@ -293,6 +293,48 @@ def test_hole_area_in_hectares_becomes_a_pixel_count_of_the_grid():
     assert hole_px(*info(9.0e-5, 4326), 4.0) == 399  # ~10 m on a lat/lon grid
 
 
+def test_sizes_on_the_ground_on_a_grid_without_crs_or_in_feet():
+    """No CRS (identity transform, no pixel size): 10 m pixels assumed, not 1 m; feet are converted."""
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from cloudfree.inference.automask import ASSUMED_PIXEL_M, dilation_px, hole_px, pixel_metres
+
+    assert pixel_metres(Affine.identity(), None) == (ASSUMED_PIXEL_M, ASSUMED_PIXEL_M) == (10.0, 10.0)
+    assert dilation_px(Affine.identity(), None, 40.0) == 4  # was 40 px
+    assert hole_px(Affine.identity(), None, 4.0) == 400  # was 40000 px
+    feet = CRS.from_epsg(2263)  # NAD83 / New York Long Island, US survey feet
+    assert dilation_px(Affine(10.0, 0, 0, 0, -10.0, 0), feet, 40.0) == 14  # 10 ft = 3.048 m
+    assert hole_px(Affine(10.0, 0, 0, 0, -10.0, 0), feet, 4.0) == 4306
+
+
+def test_auto_mask_on_a_file_without_crs_says_what_it_assumed(tmp_path, monkeypatch):
+    """The growth on a file with no georeferencing is sized for 10 m pixels, and the summary says so."""
+    import rasterio
+
+    import cloudfree.inference.mask_scene as mask_scene_module
+    from cloudfree.inference.automask import auto_mask
+
+    src = tmp_path / "no_crs.tif"
+    with rasterio.open(src, "w", driver="GTiff", width=32, height=32, count=4, dtype="float32") as dst:
+        dst.write(np.full((4, 32, 32), 0.1, dtype=np.float32))
+        for i, band in enumerate(("B02", "B03", "B04", "B08"), start=1):
+            dst.set_band_description(i, band)
+    seen = {}
+
+    class Summary:
+        method, reason = "stub", "a stand-in for the mask method"
+
+    def fake_mask_scene(input_path, out, **kwargs):
+        seen.update(kwargs)
+        return Summary()
+
+    monkeypatch.setattr(mask_scene_module, "mask_scene", fake_mask_scene)
+    _, how = auto_mask(src, tmp_path / "m.tif", progress=False, dilate_m=40.0, holes_ha=4.0)
+    assert seen["dilate"] == 4 and seen["fill_holes"] == 400
+    assert "grown by 4 px (40 m)" in how and "no CRS, so 10 m pixels are assumed" in how
+
+
 def test_auto_mask_for_removal_is_grown_by_the_dilation(tmp_path, shared_data):
     """`--mask auto` grows cloud and shadow by --mask-dilate metres (4 px at 10 m), and says so."""
     src = shared_data / "sen12mscr_sample" / "ROIs1868_summer_s2_cloudy_19_p30.tif"

@@ -103,7 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--feather", type=int, default=4, help="blending ramp outside the mask in pixels (4)")
     g.add_argument("--mask-dilate", type=float, default=40.0, metavar="METRES",  # automask.REMOVAL_DILATE_M
                    help="--mask auto: grow cloud and shadow by this many metres before removal, so that the "
-                   "thin edges the mask misses are filled too (40; 0: off)")  # fmt: skip
+                   "thin edges the mask misses are filled too (40; 0: off; a file with no CRS is taken as "
+                   "10 m pixels)")  # fmt: skip
     g.add_argument("--mask-holes", type=float, default=4.0, metavar="HA",  # automask.REMOVAL_HOLES_HA
                    help="--mask auto: clear patches enclosed by cloud of up to this many hectares (at least "
                    "64 px) are mask misses in a cloud's core and become cloud, instead of spreading into the "
