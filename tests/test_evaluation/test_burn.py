@@ -111,3 +111,71 @@ def test_real_l1c_series_with_a_simulated_scar(tmp_path, shared_data):
     assert iou > 0.8, iou
     # the unburnt real change between the dates is mostly classed unburned
     assert burned[~scar].mean() < 0.1
+
+
+def _cloudy(scene, cloud: np.ndarray, dn: int = 5000):
+    """``scene`` with a bright cloud (every band at reflectance 0.5) where ``cloud``."""
+    data = scene.data.copy()
+    data[:, cloud] = dn
+    return scene.with_data(data)
+
+
+def test_cloud_is_excluded_by_a_given_mask_not_mapped_as_burned(tmp_path, capsys):
+    """A cloud lowers NBR as a fire does; the post date's mask excludes it (cloud and shadow, class 0)."""
+    from cloudfree.io import write_mask
+
+    pre = vegetated_scene(40, 60)
+    cloud = disc(40, 60, 9, centre=(20, 15))
+    shadow = disc(40, 60, 5, centre=(20, 45))
+    post = _cloudy(pre, cloud)
+    write_raster(pre, tmp_path / "pre.tif")
+    write_raster(post, tmp_path / "post.tif")
+    codes = np.where(cloud, 1, np.where(shadow, 3, 0)).astype(np.uint8)
+    write_mask(codes, post, tmp_path / "post_mask.tif")
+    base = ["burn", "--pre", str(tmp_path / "pre.tif"), "--post", str(tmp_path / "post.tif"), "--pre-mask", "none"]
+
+    assert main([*base, "--post-mask", "none", "-o", str(tmp_path / "raw.tif")]) == 0
+    with rasterio.open(tmp_path / "raw_severity.tif") as src:
+        assert np.isin(src.read(1)[cloud], BURNED).all()  # unmasked: the cloud reads as burned ground
+
+    capsys.readouterr()
+    assert main([*base, "--post-mask", str(tmp_path / "post_mask.tif"), "-o", str(tmp_path / "d.tif")]) == 0
+    with rasterio.open(tmp_path / "d.tif") as a, rasterio.open(tmp_path / "d_severity.tif") as b:
+        dnbr, classes = a.read(1), b.read(1)
+    excluded = cloud | shadow
+    assert (classes[excluded] == 0).all() and np.isnan(dnbr[excluded]).all()
+    assert (classes[~excluded] == 3).all()  # the rest is unburned, as before
+    assert f"excluded as cloud: {int(excluded.sum())} px" in capsys.readouterr().out
+
+
+def test_burn_masks_are_checked_before_any_work(tmp_path, capsys):
+    """A mask of other values than mask codes, or on another grid, stops with exit 2 and one line."""
+    from cloudfree.io import write_mask
+
+    pre = vegetated_scene(30, 30)
+    write_raster(pre, tmp_path / "pre.tif")
+    write_raster(pre, tmp_path / "post.tif")
+    write_mask(np.full((30, 30), 100, np.uint8), pre, tmp_path / "percent.tif")
+    shifted = pre.with_data(pre.data, transform=pre.transform * Affine.translation(2, 0))
+    write_mask(np.zeros((30, 30), np.uint8), shifted, tmp_path / "shifted_mask.tif")
+    base = ["burn", "--pre", str(tmp_path / "pre.tif"), "--post", str(tmp_path / "post.tif"), "--pre-mask", "none"]
+    for mask, words in (("percent.tif", ("--post-mask", "100", "mask codes")), ("shifted_mask.tif", ("grid",))):
+        assert main([*base, "--post-mask", str(tmp_path / mask), "-o", str(tmp_path / "o.tif")]) == 2
+        err = capsys.readouterr().err
+        assert mask in err and all(w in err for w in words) and err.count("\n") == 1, err
+        assert not (tmp_path / "o.tif").exists() and not (tmp_path / "o_severity.tif").exists()
+
+
+def test_real_overcast_post_date_is_excluded_by_the_auto_mask(tmp_path, shared_data, capsys):
+    """Default (auto masks): the overcast Slovenia date is excluded instead of read as a fire.
+
+    Unmasked, the same pair read as 60 % "moderate-high severity".
+    """
+    folder = shared_data / "slovenia_timeseries_l1c"
+    args = ["burn", "--pre", str(folder / "S2_L1C_2015-07-11.tif"), "--post", str(folder / "S2_L1C_2015-08-20.tif")]
+    assert main([*args, "-o", str(tmp_path / "d.tif")]) == 0
+    with rasterio.open(tmp_path / "d_severity.tif") as src:
+        classes = src.read(1)
+    assert (classes == 0).mean() > 0.95 and np.isin(classes, BURNED).mean() < 0.01
+    captured = capsys.readouterr()
+    assert "--post-mask auto: csmask" in captured.err and "excluded as cloud" in captured.out

@@ -2,7 +2,8 @@
 area, figures and the HTML report.
 
 Submodules are imported on use (``from cloudfree.evaluation.indices import ...``), so that commands
-that need no PyTorch (``indices``, ``burn``) do not pay for importing it; ``evaluate_rasters`` and
+that need no PyTorch (``indices``; ``burn`` with ``--pre-mask none --post-mask none``: its auto
+masks run the mask pipeline) do not pay for importing it; ``evaluate_rasters`` and
 ``write_report`` are re-exported lazily from :mod:`cloudfree.evaluation.report`.
 """
 

@@ -16,6 +16,11 @@ Severity classes (uint8, 0 = nodata), with the default lower bounds of classes 2
     7 high severity              0.660 <= dNBR
 
 Classes 4..7 are "burned" (:data:`BURNED`).
+
+Cloud is not burned ground, but it lowers NBR as a fire does: a cloudy post-fire date read as
+60 % "moderate-high severity" on a real Slovenia pair. ``write_burn(masks=...)`` excludes the
+pixels a mask codes as cloud (dNBR NaN, class 0 nodata); ``cloudfree burn`` masks both dates with
+the auto mask unless told otherwise (:mod:`cloudfree.commands.burn`).
 """
 
 from __future__ import annotations
@@ -30,12 +35,15 @@ import numpy as np
 
 from cloudfree.evaluation.scene import (
     EvaluationInputError,
+    MaskSource,
     block_windows,
     check_same_grid,
     open_imagery,
     physical,
 )
+from cloudfree.io.open import RasterSource
 from cloudfree.io.writer import WindowedCOGWriter
+from cloudfree.masks import NODATA, SHADOW, THICK, THIN
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (-0.251, -0.100, 0.100, 0.270, 0.440, 0.660)
 CLASS_NAMES: dict[int, str] = {
@@ -59,6 +67,10 @@ CLASS_COLOURS: dict[int, tuple[int, int, int]] = {  # the USGS / UN-SPIDER palet
 }
 BURNED: tuple[int, ...] = (4, 5, 6, 7)
 SWIR2 = "B12"
+# mask codes excluded from dNBR: everything a given mask calls cloud, shadow or nodata; an auto mask's
+# cloud and nodata only (its shadow class also takes dark ground, and burn scars are dark ground)
+GIVEN_MASK_CODES: tuple[int, ...] = (THICK, THIN, SHADOW, NODATA)
+AUTO_MASK_CODES: tuple[int, ...] = (THICK, THIN, NODATA)
 
 
 def parse_thresholds(spec: str | Sequence[float] | None) -> tuple[float, ...]:
@@ -114,11 +126,29 @@ class BurnSummary:
     nir: str
     thresholds: tuple[float, ...]
     counts: dict[int, int] = field(default_factory=dict)
+    excluded: int = 0  # pixels with data in both dates that a mask excluded (counted in class 0)
 
 
 def classes_path_for(output: str | os.PathLike[str]) -> Path:
     out = Path(output)
     return out.with_name(f"{out.stem}_severity{out.suffix or '.tif'}")
+
+
+def check_inputs(
+    pre: str | os.PathLike[str],
+    post: str | os.PathLike[str],
+    *,
+    thresholds: Sequence[float] | str | None = None,
+    nir: str = "auto",
+    bands: str | Sequence[str] | None = None,
+    dn_offset: float | None = None,
+) -> tuple[RasterSource, RasterSource, str, tuple[float, ...]]:
+    """``(pre source, post source, NIR band, thresholds)``; raises on bad thresholds, grids or bands."""
+    bounds = parse_thresholds(thresholds)
+    src_pre, src_post = open_imagery(pre, bands, dn_offset), open_imagery(post, bands, dn_offset)
+    check_same_grid(src_pre, src_post, "post-fire image")
+    band = choose_nir(src_pre.bands, src_post.bands, nir=nir, sources=[str(pre), str(post)])
+    return src_pre, src_post, band, bounds
 
 
 def write_burn(
@@ -132,16 +162,26 @@ def write_burn(
     bands: str | Sequence[str] | None = None,
     dn_offset: float | None = None,
     overwrite: bool = False,
+    masks: Sequence[tuple[str | os.PathLike[str], Sequence[int], str]] = (),
 ) -> BurnSummary:
     """Write dNBR (float32 COG, NaN nodata) and severity classes (uint8 COG, 0 nodata) by windows.
 
     ``pre`` and ``post`` must share the grid (CRS, transform, size); the shared ``bands`` /
     ``dn_offset`` options apply to both. ``classes_output`` defaults to ``<output stem>_severity.tif``.
+    ``masks``: ``(mask file, codes, label)`` on the same grid; a pixel holding one of ``codes`` in
+    any of them is excluded (dNBR NaN, class 0). ``label`` names the mask in errors (``--post-mask``).
     """
-    bounds = parse_thresholds(thresholds)
-    src_pre, src_post = open_imagery(pre, bands, dn_offset), open_imagery(post, bands, dn_offset)
-    check_same_grid(src_pre, src_post, "post-fire image")
-    band = choose_nir(src_pre.bands, src_post.bands, nir=nir, sources=[str(pre), str(post)])
+    from cloudfree.inference.checks import check_mask_file
+
+    src_pre, src_post, band, bounds = check_inputs(
+        pre, post, thresholds=thresholds, nir=nir, bands=bands, dn_offset=dn_offset
+    )
+    excluders = []
+    for path, codes, label in masks:
+        check_mask_file(path, label)
+        source = MaskSource(path)
+        check_same_grid(src_pre, source, f"{label} mask")
+        excluders.append((source, np.asarray(sorted(codes), dtype=np.uint8)))
     out, cls = Path(output), Path(classes_output) if classes_output else classes_path_for(output)
     for path in (out, cls):
         if path.exists() and not overwrite:
@@ -164,6 +204,12 @@ def write_burn(
             a = src_pre.read(select=[band, SWIR2], window=window)
             b = src_post.read(select=[band, SWIR2], window=window)
             d = nbr(physical(a), a.bands, band) - nbr(physical(b), b.bands, band)
+            if excluders:
+                out_mask = np.zeros(d.shape, dtype=bool)
+                for source, codes in excluders:
+                    out_mask |= np.isin(source.read(window), codes)
+                summary.excluded += int((out_mask & np.isfinite(d)).sum())
+                d[out_mask] = np.nan
             codes = classify(d, bounds)
             w1.write(d[None], window)
             w2.write(codes[None], window)
