@@ -151,7 +151,7 @@ def fill_rows() -> list[dict]:
     for name, values in mse.items():
         gain = 10 * np.log10(ref / np.array(values))
         pooled = 10 * np.log10(1 / np.mean(values))
-        rows.append({"fill (thick pixels only)": name, "psnr_db_pooled": round(float(pooled), 2),
+        rows.append({"method": name, "psnr_db_pooled": round(float(pooled), 2),
                      "gain_vs_prior_db_median": round(float(np.median(gain)), 2),
                      "cases_better": f"{int((gain > 0.005).sum())}/{gain.size}"})  # fmt: skip
     return rows
@@ -192,8 +192,8 @@ def main() -> None:
     parser.add_argument("--engine", action="store_true", help="also run default-rgbn through remove with each prior")
     args = parser.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    result = {"machine": machine(), "fill": fill_rows()}
-    print_table(f"thick-cloud fill alone, training-side windows, {len(SEEDS)} simulations each", result["fill"])
+    result = {"machine": machine(), "rows": fill_rows()}
+    print_table(f"thick-cloud fill alone, training-side windows, {len(SEEDS)} simulations each", result["rows"])
     if args.engine:
         result["engine"] = engine_rows()
         print_table("default-rgbn through remove, cloud + shadow pixels", result["engine"])

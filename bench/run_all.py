@@ -29,8 +29,10 @@ SCRIPTS: dict[str, tuple[str, bool]] = {
     "bench_masking.py": ("masking", True),
     "bench_models.py": ("models", True),
     "bench_quality.py": ("quality", True),
+    "bench_rim.py": ("rim", False),
+    "bench_prior.py": ("prior", False),
 }
-ID_KEYS = ("model", "method", "tile", "steps", "name", "dataset", "subset", "size")
+ID_KEYS = ("model", "method", "tile", "steps", "name", "dataset", "subset", "size", "missed_thin", "prior")
 
 
 def summarise(name: str, payload: dict) -> list[dict]:
