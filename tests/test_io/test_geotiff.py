@@ -1,6 +1,9 @@
+import warnings
+
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from rasterio.windows import Window
 
 from cloudfree.io import RasterReadError, read_mask, read_raster, write_raster
@@ -132,3 +135,29 @@ def test_cog_copy_cache_is_bounded_sized_to_the_source_and_restored(tmp_path, mo
     finalize_cog(small, tmp_path / "final.tif")
     assert get_gdal_config("GDAL_CACHEMAX") == before
     assert read_raster(tmp_path / "final.tif").bands == r.bands
+
+
+def test_windowed_writer_is_quiet_for_an_input_without_georeferencing(tmp_path):
+    """A file with no CRS has an identity transform; rasterio's warning that GDAL may drop it is noise."""
+    r = make_raster(32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with WindowedCOGWriter(
+            tmp_path / "plain.tif", height=32, width=32, crs=None, transform=Affine.identity(),
+            descriptions=r.bands, dtype="float32", nodata=None,
+        ) as w:  # fmt: skip
+            w.write(r.data, Window(0, 0, 32, 32))
+    with rasterio.open(tmp_path / "plain.tif") as src:
+        assert src.crs is None and src.count == len(r.bands)
+
+
+@pytest.mark.parametrize(
+    ("count", "hint"), [(4, "--bands rgbn' (B02,B03,B04,B08)"), (13, "--bands l1c13'"), (7, "B04,B03")]
+)
+def test_file_without_descriptions_gets_a_hint_for_its_band_count(tmp_path, count, hint):
+    path = tmp_path / f"plain{count}.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=count, dtype="uint16") as dst:
+        dst.write(np.ones((count, 8, 8), np.uint16))
+    with pytest.raises(RasterReadError, match=f"its {count} band") as info:
+        read_raster(path)
+    assert hint in str(info.value)

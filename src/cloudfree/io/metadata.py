@@ -71,6 +71,25 @@ def open_info(path: str | os.PathLike[str]) -> RasterInfo:
         return info_of(src, path)
 
 
+_HINTS = {  # band count -> the layouts such a file most often has
+    13: "l1c13",
+    12: "l2a12",
+    4: "rgbn",
+    3: "rgb",
+}
+
+
+def _bands_hint(count: int) -> str:
+    """How to name ``count`` bands: a band-set name that has that many, else a comma list."""
+    spec = _HINTS.get(count)
+    example = (
+        f"'--bands {spec}' ({','.join(bandcat.resolve(spec))}) on the command line, bands='{spec}' in Python"
+        if spec
+        else "'--bands B04,B03,B02,...' on the command line, bands=... in Python"
+    )
+    return f"e.g. {example}; 'cloudfree info --help' lists the band-set names"
+
+
 def band_names_of(info: RasterInfo, bands: Sequence[str] | str | None) -> tuple[str, ...]:
     """Canonical band names of a file: from ``bands`` if given, else from its band descriptions."""
     if bands is not None:
@@ -82,8 +101,8 @@ def band_names_of(info: RasterInfo, bands: Sequence[str] | str | None) -> tuple[
         return names
     if any(d is None or not d.strip() for d in info.descriptions):
         raise RasterReadError(
-            f"{info.path}: bands carry no descriptions, so their names are unknown; pass the band names "
-            f"explicitly (e.g. bands='l1c13' for 13 L1C bands, '--bands l1c13' on the command line)"
+            f"{info.path}: its {info.count} band(s) carry no descriptions, so their names are unknown; pass "
+            f"the band names in file order, {_bands_hint(info.count)}"
         )
     try:
         return tuple(bandcat.canonical(d) for d in info.descriptions)  # type: ignore[arg-type]

@@ -112,7 +112,10 @@ class WindowedCOGWriter:
     def __enter__(self) -> WindowedCOGWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = temp_sibling(self.path, "part")
-        self._dst = rasterio.open(self._tmp, "w", **self.profile)
+        with warnings.catch_warnings():
+            if self.profile["crs"] is None:  # an input without georeferencing: nothing for GDAL to lose
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            self._dst = rasterio.open(self._tmp, "w", **self.profile)
         self._dst.descriptions = self.descriptions
         return self
 
