@@ -11,7 +11,15 @@ several seeds each. Per source it prints:
 * edge softness: the visible brightness (mean of B02, B03, B04) at 1, 2, 4 px inside the mask
   edge as a fraction of the contrast between 3 px outside and the interior (>= 6 px inside): a
   hard-edged cloud is ~1 already at 1 px, a soft one rises gradually;
-* median reflectance inside the clouds per band (B02, B04, B08, B10 cirrus, B11, B12).
+* median reflectance inside the clouds per band (B02, B04, B08, B10 cirrus, B11, B12);
+* **shadow darkening per band**: the median of a shadow's core (2 px in from its edge, 6 px or
+  more from any cloud) over the median of the clear ring 4-12 px around it. Real shadows: the
+  auto mask's (``cloudfree mask --method auto``: ukis-csmask) on Madagascar and the SEN12MS-CR
+  patch (top-of-atmosphere L1C); simulated: ``HELD_OUT_SIMULATOR``'s over the Sen1Floods11 chip
+  and the Madagascar grid (L1C; over L2A the path reflectance is capped near 0 and shadows dim
+  every band alike, see ``tests/test_data/test_synthetic_clouds.py``). For the real scenes also
+  the default path's output over the same core (``cloudfree remove`` with no flag) over the same
+  ring: 1 when a restored shadow has the level of the ground around it.
 
     python bench/bench_clouds.py [--seeds 4]
 """
@@ -108,6 +116,63 @@ def simulated_sources(root: Path, seeds: int) -> list[tuple[str, Raster, np.ndar
     return out
 
 
+SHADOW_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
+
+
+def shadow_ratios(refl: Raster, codes: np.ndarray, restored: Raster | None = None) -> dict[str, float]:
+    """Per band: median of the shadow core over median of the clear ring around it (see the docstring)."""
+    ok = refl.valid
+    shadow = (codes == 3) & ok
+    cloud = np.isin(codes, (1, 2))
+    core = ndimage.binary_erosion(shadow, iterations=2) & ~ndimage.binary_dilation(cloud, iterations=6)
+    ring = (
+        ndimage.binary_dilation(shadow, iterations=12) & ~ndimage.binary_dilation(shadow, iterations=3)
+        & (codes == 0) & ok & ~ndimage.binary_dilation(cloud, iterations=6)
+    )  # fmt: skip
+    row: dict[str, float] = {"shadow_core_px": float(core.sum())}
+    if core.sum() < 50 or ring.sum() < 50:
+        return row
+    for b in SHADOW_BANDS:
+        if b in refl.bands:
+            band = refl.select((b,)).data[0]
+            ring_level = float(np.median(band[ring]))
+            row[f"{b}_shadow"] = float(np.median(band[core])) / ring_level
+            if restored is not None and b in restored.bands:
+                row[f"{b}_restored"] = float(np.median(restored.select((b,)).data[0][core])) / ring_level
+    return row
+
+
+def shadow_rows(root: Path, seeds: int) -> list[dict[str, float | str]]:
+    """Real shadows (auto mask, and the default path's restoration) against simulated ones."""
+    import tempfile
+
+    from cloudfree.evaluation.holdout import HELD_OUT_SIMULATOR
+    from cloudfree.inference.automask import auto_mask
+    from cloudfree.inference.removal import remove
+
+    per: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, path, bands in (("madagascar", MADAGASCAR, None), ("sen12mscr", SEN12MSCR, "l1c13")):
+            raster = open_raster(root / path, bands=bands)
+            mask, _ = auto_mask(root / path, Path(tmp) / f"{name}_mask.tif", progress=False, bands=bands)
+            out = Path(tmp) / f"{name}_out.tif"
+            remove(root / path, out, bands=bands, progress=False, log=lambda _: None)
+            restored = open_raster(out).to_reflectance()
+            codes = read_mask(mask, like=raster)
+            per[f"real {name} (auto mask, L1C)"] = [shadow_ratios(raster.to_reflectance(), codes, restored)]
+    scenes = [("sen1floods11 (L1C)", open_raster(root / S1F))]
+    scenes += [("madagascar grid (L1C)", open_raster(root / MADAGASCAR))]
+    for name, scene in scenes:
+        for seed in range(seeds):
+            cloudy, codes, _ = HELD_OUT_SIMULATOR.simulate_raster(scene, rng=seed)
+            per.setdefault(f"sim {name}", []).append(shadow_ratios(cloudy.to_reflectance(), codes))
+    rows: list[dict[str, float | str]] = []
+    for name, items in per.items():
+        keys = sorted({k for r in items for k in r}, key=lambda k: (not k.endswith("px"), k))
+        rows.append({"source": name, **{k: float(np.nanmean([r.get(k, math.nan) for r in items])) for k in keys}})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3, help="simulations per cloud type and scene")
@@ -130,7 +195,13 @@ def main() -> None:
         ("Median reflectance inside clouds", band_keys),
     ):
         print_table(title, [{"source": r["source"], **{k: r.get(k, math.nan) for k in keys}} for r in table])
-    save_json("clouds", {"seeds": args.seeds, "rows": table})
+    shadows = shadow_rows(root, args.seeds)
+    columns = ["shadow_core_px"] + [f"{b}_{kind}" for kind in ("shadow", "restored") for b in SHADOW_BANDS]
+    print_table(
+        "Shadow darkening: median of the shadow core / median of the clear ring around it (restored: the output's)",
+        [{"source": r["source"], **{k: r.get(k, math.nan) for k in columns}} for r in shadows],
+    )
+    save_json("clouds", {"seeds": args.seeds, "rows": table, "shadows": shadows})
 
 
 if __name__ == "__main__":

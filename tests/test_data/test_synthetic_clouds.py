@@ -11,6 +11,7 @@ from rasterio.windows import Window
 
 from cloudfree import cli
 from cloudfree.bands import BandError
+from cloudfree.data.cloud_optics import dark_levels
 from cloudfree.data.synthetic_clouds import CloudSimulator, spectral_noise
 from cloudfree.io import read_raster
 from cloudfree.masks import NODATA, SHADOW, THICK, THIN
@@ -103,7 +104,7 @@ def test_thin_clouds_raise_blue_more_than_swir_and_show_in_cirrus(clear13):
     assert rise["B10"] > 5 * float(clear13.data[b10].mean())
 
 
-def test_shadows_darken_multiplicatively_and_lie_along_the_sun_azimuth(clear13):
+def test_shadows_darken_and_lie_along_the_sun_azimuth(clear13):
     # sun in the east (azimuth 90): shadows fall west of their clouds, at height * tan(45 deg) = 12 px
     sim = CloudSimulator(
         coverage=0.15,
@@ -125,6 +126,40 @@ def test_shadows_darken_multiplicatively_and_lie_along_the_sun_azimuth(clear13):
     rows, cols = np.nonzero(shadow)
     src = cols + 12 < 160  # the casting cloud lies 12 px east of each shadow pixel
     assert np.isin(mask[rows[src], cols[src] + 12], (THICK, THIN)).all()
+
+
+def test_shadows_dim_the_ground_light_not_the_path_reflectance(clear13):
+    """Top of atmosphere (L1C) the path reflectance, most of the blue, is not shaded; over L2A the
+    scene's dark levels cap it near 0, so shadows stay multiplicative there."""
+    sim = CloudSimulator(coverage=0.15, thin_fraction=0.2, cloud_height_px=12.0, shadow_keep=0.5)
+    b02, b08 = clear13.bands.index("B02"), clear13.bands.index("B08")
+    cloudy, mask = sim.simulate(clear13.data, clear13.bands, np.random.default_rng(7))
+    plan = sim.plan(160, 160, clear13.bands, rng=7).cap_path(dark_levels(clear13.data))
+    assert 0.05 <= plan.params["path_reflectance"] <= 0.11
+    path, shadow = plan.path, mask == SHADOW
+    assert shadow.sum() > 100 and path[b02] > 2 * path[b08] > 0  # ~lambda^-2.5
+    assert (path <= 0.9 * np.percentile(clear13.data.reshape(13, -1), 1, axis=1) + 1e-7).all()
+    ground, dimmed = clear13.data[:, shadow], cloudy[:, shadow]
+    w = plan.shadow[shadow]
+    expected = ground - np.maximum(ground - path[:, None], 0) * w * (1 - plan.shadow_keep[:, None])
+    np.testing.assert_allclose(dimmed, expected, rtol=1e-5, atol=1e-6)
+    # the blue keeps far more than a multiplicative shadow would leave it
+    assert np.median(dimmed[b02] / ground[b02]) > np.median(1 - w * (1 - plan.shadow_keep[b02])) + 0.1
+    # the same scene with its dark ground near 0 in every band (bottom of atmosphere): multiplicative
+    boa = np.clip(clear13.data - np.percentile(clear13.data.reshape(13, -1), 1, axis=1)[:, None, None], 0, None)
+    boa_cloudy, boa_mask = sim.simulate(boa, clear13.bands, np.random.default_rng(7))
+    sh = (boa_mask == SHADOW) & (boa[b02] > 0.01)
+    ratio = boa_cloudy[b02, sh] / boa[b02, sh]
+    np.testing.assert_allclose(ratio, 1 - plan.shadow[sh] * (1 - plan.shadow_keep[b02]), atol=0.02)
+
+
+def test_the_path_reflectance_is_drawn_last_so_a_seed_keeps_its_clouds(clear13):
+    plain = CloudSimulator(coverage=0.3, path_reflectance=0.0).plan(160, 160, clear13.bands, rng=3)
+    drawn = CloudSimulator(coverage=0.3).plan(160, 160, clear13.bands, rng=3)
+    np.testing.assert_array_equal(plain.codes, drawn.codes)
+    np.testing.assert_array_equal(plain.tau, drawn.tau)
+    np.testing.assert_array_equal(plain.shadow, drawn.shadow)
+    assert not plain.path.any() and drawn.path.all()
 
 
 def test_windowed_application_equals_whole(clear13):

@@ -9,9 +9,12 @@ Clouds come from a multi-scale random field thresholded so that ``--coverage`` o
 are cloud (thick + thin; ``--thin-fraction`` of them thin). Thick clouds are bright (0.4..0.8
 reflectance) and flat up to B09, darker in B11/B12; thin clouds scatter more in the blue and show
 in the cirrus band B10. Shadows are cast opposite the sun (``--sun-azimuth``, degrees clockwise
-from north) at ``--cloud-height * tan(--sun-zenith)`` pixels from their cloud and darken the ground
-(x0.3..0.6, less in the blue). Other parameters (cloud brightness, spectral slopes, texture) are
-drawn from ``--seed``: the same seed gives the same output.
+from north) at ``--cloud-height * tan(--sun-zenith)`` pixels from their cloud and dim the light the
+ground reflects (to x0.35..0.8, less in the blue, where diffuse sky light fills them) but not the
+atmosphere's path reflectance, most of the blue at the top of the atmosphere (L1C: real shadows keep
+about 92 % of the blue around them and 60-77 % of the SWIR); the scene's darkest pixels cap that
+path, so over L2A shadows dim every band alike. Other parameters (cloud brightness, spectral slopes,
+path reflectance, texture) are drawn from ``--seed``: the same seed gives the same output.
 
 The scene is processed in strips of ``--block`` rows (the per-pixel cloud fields of the whole grid
 are kept in memory, about 13 bytes per pixel).
@@ -44,6 +47,7 @@ from cloudfree.commands.options import (
     imagery_options,
     radiometry_option,
 )
+from cloudfree.data.cloud_optics import dark_levels
 from cloudfree.data.synthetic_clouds import CloudSimulator, band_wavelengths
 from cloudfree.io.cog import standard_tags
 from cloudfree.io.open import RasterSource, open_source
@@ -112,6 +116,9 @@ def _simulate(args: argparse.Namespace, info: RasterSource, output: Path, mask_o
 
     valid = np.zeros((info.height, info.width), bool)
     first = None
+    # the scene's dark levels (the shadows' path cap) from every k-th pixel of the scene, whatever the strips
+    sample: list[np.ndarray] = []
+    every = max(1, info.height * info.width // 200_000)
     for win in tqdm(strips, desc="reading validity", unit="strip", file=sys.stderr):
         part = read(win)
         if first is None:
@@ -121,8 +128,11 @@ def _simulate(args: argparse.Namespace, info: RasterSource, output: Path, mask_o
                 f"{args.input}: synthetic clouds need Sentinel-2 DN or reflectance, got {part.radiometry.value} data"
             )
         valid[int(win.row_off) : int(win.row_off + win.height)] = part.valid
+        index = int(win.row_off) * info.width + np.arange(part.valid.size).reshape(part.valid.shape)
+        sample.append(part.to_reflectance().data[:, part.valid & (index % every == 0)])
     assert first is not None
     plan = sim.plan(info.height, info.width, names, valid, np.random.default_rng(args.seed))
+    plan = plan.cap_path(dark_levels(np.concatenate(sample, axis=1)[:, None]))
 
     record = {"seed": args.seed, **plan.params}
     tags: dict[str, object] = {k: v for k, v in info.tags.items() if k != "AREA_OR_POINT"}

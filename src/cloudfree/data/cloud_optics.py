@@ -5,15 +5,16 @@ module holds what turns them into reflectance (see the radiative model in
 :mod:`cloudfree.data.synthetic_clouds`): :func:`optical_depth` maps the cloud field to an optical
 depth (thin ``THIN_TAU_MIN..THIN_TAU_MAX``, thick above), :func:`shadow_offset` places shadows
 opposite the sun on any grid orientation, and :meth:`CloudPlan.apply` applies Beer-Lambert
-transmittance with Angstrom-type spectral dependence to clouds and multiplicative darkening to
-shadows, on any window of the planned grid.
+transmittance with Angstrom-type spectral dependence to clouds and, in shadows, a multiplicative
+darkening of the light the ground reflects (the atmosphere's path reflectance, which dominates the
+blue at the top of the atmosphere, stays), on any window of the planned grid.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,9 @@ from cloudfree.masks import CLEAR, NODATA, SHADOW, THICK, THIN
 REF_WAVELENGTH_NM = 550.0
 THIN_TAU_MIN, THIN_TAU_MAX = 0.05, 1.2  # optical depth of thin cloud; thick cloud starts at THIN_TAU_MAX
 SHADOW_MIN_OPACITY = 0.5  # a cloud casts a visible shadow where its visible opacity 1 - exp(-tau) exceeds this
-DIFFUSE_BLUE = 0.25  # fraction of the light in B02 that reaches a shadowed pixel as diffuse sky light
+DIFFUSE_BLUE = 0.4  # fraction of the light in B02 that reaches a shadowed pixel as diffuse sky light
+PATH_EXPONENT = 2.5  # spectral slope of the atmosphere's path reflectance, (wavelength / 492.4 nm) ** -2.5
+DARK_OBJECT_PERCENTILE = 1.0  # a band's path reflectance stays below 0.9 x this percentile of the scene
 
 
 def band_wavelengths(bands: Sequence[str]) -> np.ndarray:
@@ -52,7 +55,13 @@ class CloudPlan:
         brightness: ``(height, width)`` float32 visible reflectance of the cloud (0..1).
         shadow: ``(height, width)`` float32 opacity of the cloud casting a shadow on each shadow pixel.
         cloud_factor: ``(bands,)`` cloud reflectance relative to the visible (1, lower in SWIR, B10 cirrus).
-        shadow_keep: ``(bands,)`` fraction of reflectance left under a fully opaque cloud's shadow.
+        shadow_keep: ``(bands,)`` fraction of the ground-reflected light left under a fully opaque
+            cloud's shadow.
+        path: ``(bands,)`` the atmosphere's path reflectance (light scattered towards the sensor
+            before it reaches the ground): a shadow does not darken it. The scene's dark levels
+            cap it (:meth:`cap_path`: below 0.9 x the darkest percent of its pixels), so that over
+            bottom-of-atmosphere (L2A) reflectance, where the darkest ground is near 0 in every
+            band, shadows stay multiplicative. The whole scene's, so that any window gets the same.
         angstrom: Angstrom exponent of thin-cloud scattering.
         params: the drawn scalar parameters (recorded in output tags).
     """
@@ -67,6 +76,7 @@ class CloudPlan:
     angstrom: float
     epsilon: float
     params: dict[str, Any] = field(default_factory=dict)
+    path: np.ndarray | None = None
 
     def apply(
         self, clear: np.ndarray, row: int = 0, col: int = 0, valid: np.ndarray | None = None
@@ -106,15 +116,33 @@ class CloudPlan:
         shade = valid & (codes == SHADOW)
         if shade.any():
             opacity = self.shadow[sl][shade]
+            path = np.zeros(len(self.bands), np.float32) if self.path is None else self.path
             for b in range(len(self.bands)):
                 ground = ref[b][shade]
-                out[b][shade] = np.where(ground > 0, ground * (1.0 - opacity * (1.0 - self.shadow_keep[b])), ground)
+                reflected = np.maximum(ground - path[b], 0.0)  # the part of the signal the shadow dims
+                out[b][shade] = np.where(ground > 0, ground - reflected * opacity * (1.0 - self.shadow_keep[b]), ground)
         with np.errstate(invalid="ignore"):
             changed = valid & (np.abs(out - ref) > self.epsilon).any(axis=0)
         out[:, ~changed] = ref[:, ~changed]
         mask = np.where(changed, codes, np.uint8(CLEAR)).astype(np.uint8)
         mask[~valid] = NODATA
         return out, mask
+
+    def cap_path(self, dark: np.ndarray) -> CloudPlan:
+        """This plan with :attr:`path` kept below 0.9 x ``dark`` ``(bands,)`` (:func:`dark_levels`)."""
+        if self.path is None:
+            return self
+        capped = np.clip(np.minimum(self.path, 0.9 * np.asarray(dark, np.float32)), 0.0, None)
+        return replace(self, path=capped.astype(np.float32))
+
+
+def dark_levels(ref: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """``(bands,)`` the ``DARK_OBJECT_PERCENTILE`` percentile of each band of ``ref`` ``(bands, h, w)``
+    over ``valid`` pixels (all finite ones by default); 0 where none is valid."""
+    valid = np.isfinite(ref).all(axis=0) if valid is None else valid
+    if not valid.any():
+        return np.zeros(ref.shape[0], np.float32)
+    return np.percentile(ref[:, valid], DARK_OBJECT_PERCENTILE, axis=1).astype(np.float32)
 
 
 def shadow_offset(offset_px: float, sun_azimuth_deg: float, transform: Any = None) -> tuple[int, int]:

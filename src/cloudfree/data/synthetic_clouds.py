@@ -25,10 +25,15 @@ Radiative model, per band ``b`` of centre wavelength ``lambda_b`` (from the band
   flat up to B09 (``thick_reflectance``, 0.35..0.75, with texture), lower in B11 and B12 (water and
   ice absorb in the SWIR) and ``cirrus_reflectance`` in the cirrus band B10, where the ground is
   dark, so thin cloud shows there.
-* shadow: the ground is darkened multiplicatively, ``clear * (1 - w * (1 - keep_b))`` with ``w``
-  the opacity of the cloud that casts it and ``keep_b`` the light left in full shadow
-  (``shadow_keep``, 0.3..0.6, raised in the blue by diffuse sky light, ``~lambda^-2``). Only where
-  no cloud covers the pixel.
+* shadow: the light the ground reflects is dimmed, the atmosphere's path reflectance ``P_b`` is
+  not: ``clear - (clear - P_b) * w * (1 - keep_b)`` with ``w`` the opacity of the cloud that casts
+  it and ``keep_b`` the light left in full shadow (``shadow_keep``, 0.35..0.8, raised in the blue
+  by diffuse sky light, ``~lambda^-2``). ``P_b`` (``path_reflectance`` in B02, 0.05..0.11,
+  ``~lambda^-2.5``) is most of the blue signal at the top of the atmosphere: real L1C shadows (the
+  auto mask's on Madagascar and SEN12MS-CR, ``bench/bench_clouds.py``) keep 92-95 % of the blue of
+  the ground around them and 60-77 % of the SWIR. It stays below 0.9 x the darkest percent of the
+  scene's clear pixels, so over L2A (bottom of atmosphere) shadows stay nearly multiplicative.
+  Only where no cloud covers the pixel.
 
 The mask is exactly the set of pixels whose value changed by more than ``epsilon`` in some band
 (a planned pixel that would change less, e.g. a shadow on black water, is left unchanged and
@@ -55,9 +60,11 @@ from cloudfree import bands as bandcat
 from cloudfree.data.cloud_fields import choose_type, cloud_field, spectral_noise
 from cloudfree.data.cloud_optics import (
     DIFFUSE_BLUE,
+    PATH_EXPONENT,
     SHADOW_MIN_OPACITY,
     CloudPlan,
     band_wavelengths,
+    dark_levels,
     optical_depth,
     shadow_offset,
 )
@@ -67,6 +74,9 @@ from cloudfree.raster import Raster
 
 RangeLike = float | tuple[float, float]
 SWIR_BANDS = {"B11": "swir16_factor", "B12": "swir22_factor"}
+
+
+LAST_DRAWN = "path_reflectance"  # drawn after the fields and textures (added later; keeps old seeds' clouds)
 
 
 def _draw(value: RangeLike, rng: np.random.Generator) -> float:
@@ -102,7 +112,12 @@ class CloudSimulator:
         sun_zenith_deg: sun zenith angle in degrees.
         cloud_height_px: cloud height above ground in pixels; the shadow is displaced by
             ``cloud_height_px * tan(sun_zenith)`` pixels.
-        shadow_keep: fraction of the (NIR/SWIR) reflectance left in the shadow of an opaque cloud.
+        shadow_keep: fraction of the (NIR/SWIR) ground-reflected light left in the shadow of an
+            opaque cloud.
+        path_reflectance: the atmosphere's path reflectance in B02 (other bands follow
+            ``(wavelength / 492.4 nm) ** -2.5``), which a shadow does not dim: 0.05-0.11 at the top of
+            the atmosphere (L1C); over L2A the darkest clear pixels cap it near 0 (``CloudPlan.path``).
+            Drawn after every other random choice, so a seed's clouds do not depend on it.
         epsilon: smallest reflectance change that counts as changed (mask = changed pixels).
     """
 
@@ -123,7 +138,8 @@ class CloudSimulator:
     sun_azimuth_deg: RangeLike = (0.0, 360.0)
     sun_zenith_deg: RangeLike = (20.0, 60.0)
     cloud_height_px: RangeLike = (5.0, 25.0)
-    shadow_keep: RangeLike = (0.3, 0.6)
+    shadow_keep: RangeLike = (0.35, 0.8)
+    path_reflectance: RangeLike = (0.05, 0.11)
     epsilon: float = 2e-4
 
     def __post_init__(self) -> None:
@@ -135,7 +151,7 @@ class CloudSimulator:
 
     def draw_params(self, rng: np.random.Generator) -> dict[str, float]:
         """One scene's scalar parameters, drawn in a fixed order (so a seed reproduces them)."""
-        names = [f for f in self.__dataclass_fields__ if f not in ("shadows", "epsilon", "cloud_type")]
+        names = [f for f in self.__dataclass_fields__ if f not in ("shadows", "epsilon", "cloud_type", LAST_DRAWN)]
         return {name: _draw(getattr(self, name), rng) for name in names}
 
     def plan(
@@ -206,6 +222,8 @@ class CloudSimulator:
         diffuse = np.minimum(DIFFUSE_BLUE * (wl / 492.4) ** -2.0, 0.9)
         keep = (p["shadow_keep"] + (1.0 - p["shadow_keep"]) * diffuse).astype(np.float32)
         brightness = (p["thick_reflectance"] * (0.85 + 0.15 * texture)).astype(np.float32)
+        p[LAST_DRAWN] = _draw(self.path_reflectance, rng)  # last: the clouds of a seed stay as they were
+        path = (p[LAST_DRAWN] * (wl / 492.4) ** -PATH_EXPONENT).astype(np.float32)
         return CloudPlan(
             bands=names,
             codes=codes,
@@ -214,6 +232,7 @@ class CloudSimulator:
             shadow=shadow,
             cloud_factor=factor,
             shadow_keep=keep,
+            path=path,
             angstrom=p["angstrom"],
             epsilon=self.epsilon,
             params={**p, "cloud_type": kind},
@@ -231,7 +250,7 @@ class CloudSimulator:
             raise ValueError(f"clear reflectance must be (bands, height, width), got {clear.shape}")
         valid = np.isfinite(clear).all(axis=0) if valid is None else valid
         plan = self.plan(clear.shape[1], clear.shape[2], bands, valid, rng)
-        return plan.apply(clear, valid=valid)
+        return plan.cap_path(dark_levels(clear, valid)).apply(clear, valid=valid)
 
     def __call__(
         self, clear: np.ndarray, bands: tuple[str, ...], rng: np.random.Generator
@@ -254,6 +273,7 @@ class CloudSimulator:
         check_optical(raster)
         refl = raster.to_reflectance()
         plan = self.plan(raster.height, raster.width, raster.bands, raster.valid, rng, transform=raster.transform)
+        plan = plan.cap_path(dark_levels(refl.data, raster.valid))
         cloudy, mask = plan.apply(refl.data, valid=raster.valid)
         out = refl.with_data(cloudy)
         if raster.radiometry is Radiometry.DN:
