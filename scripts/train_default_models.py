@@ -9,6 +9,7 @@ float16 release (``model.safetensors`` + ``config.json``), evaluated on the held
     python scripts/train_default_models.py                      # all three, default time budgets
     python scripts/train_default_models.py --only rgbn --minutes 30 --device cuda
     python scripts/train_default_models.py --skip-training      # re-evaluate and re-package only
+    python scripts/train_default_models.py --only l1c13 --repackage-installed   # no checkpoint needed
     python scripts/train_default_models.py --only rgbn --minutes 60 --init-from runs/init/rgbn.ckpt
     python scripts/train_default_models.py --only l1c13 --minutes 80 --init-from runs/init/l1c13-3.ckpt \
         --set optim.lr=1.5e-4 --set optim.n_epochs=30 --set optim.n_epochs_decay=120
@@ -26,6 +27,7 @@ import json
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,9 +112,6 @@ def package_one(name: str, device: str, seeds: int, checkpoint_choice: str = "be
     ``checkpoint_choice``: ``best`` (the best validation score ModelCheckpoint kept, else the last) or
     ``last`` (e.g. a fine-tune of one branch that the validation window barely sees).
     """
-    from cloudfree.evaluation.holdout import evaluate_mask_model, evaluate_removal_model
-    from cloudfree.evaluation.model_card import write_model_card
-    from cloudfree.models.release import WEIGHTS_DIR
     from cloudfree.training.export import export_release
 
     run_dir = ROOT / "runs" / f"default_{name}"
@@ -126,15 +125,65 @@ def package_one(name: str, device: str, seeds: int, checkpoint_choice: str = "be
     _, config = export_release(
         checkpoint, release, name=f"default-{name}", half=True, arguments=_added_generator_arguments(name, checkpoint)
     )
+    record = run_dir / "training.json"
+    training = json.loads(record.read_text()) if record.exists() else None
+    if training is not None:
+        training["released"] = "best" if best else "last"
+    return _evaluate_and_install(name, release, config, device, seeds, training)
+
+
+def repackage_installed(name: str, device: str, seeds: int) -> Path:
+    """Re-package the installed ``default-<name>`` without its checkpoint and without retraining.
+
+    Takes the generator arguments the config gained that add no weights (e.g. ``fill_bands``), checks
+    that the weights fit the rebuilt model exactly, then re-evaluates, rewrites the model card and
+    installs, as :func:`package_one` does. The training record is the release's own ``training.json``
+    (``runs/default_<name>/training.json`` takes precedence), with ``repackaged`` noted on the card.
+    """
+    import yaml
+
+    from cloudfree.models import build_model
+    from cloudfree.models.release import WEIGHTS_DIR, load_release, save_release
+
+    model, config = load_release(WEIGHTS_DIR / f"default-{name}")
+    wanted = (yaml.safe_load((ROOT / "configs" / f"default_{name}.yaml").read_text())["model"] or {}).get(
+        "generator"
+    ) or {}
+    changed = {k: v for k, v in wanted.items() if k in config.arguments and config.arguments[k] != v}
+    if changed:
+        raise SystemExit(f"default-{name}: the config changes trained arguments {changed}: retrain instead")
+    added = {k: v for k, v in wanted.items() if k not in config.arguments}
+    print(f"[{name}] re-packaging the installed release; arguments added from the config: {added}", flush=True)
+    config = replace(config, arguments={**config.arguments, **added})
+    rebuilt = build_model(config.architecture, config.arguments, source=f"default-{name}")
+    rebuilt.load_state_dict(model.state_dict(), strict=True)  # no new weights, none left over
+    release = ROOT / "runs" / f"default_{name}" / "release"
+    if release.exists():
+        shutil.rmtree(release)
+    save_release(rebuilt, config, release, half=True)
+    record = ROOT / "runs" / f"default_{name}" / "training.json"
+    if not record.exists():
+        record = WEIGHTS_DIR / f"default-{name}" / "training.json"
+    training = json.loads(record.read_text()) if record.exists() else None
+    if training is not None and added:
+        note = f"re-packaged {time.strftime('%Y-%m-%d')} without retraining, arguments added: {added}"
+        training["note"] = "; ".join(t for t in (training.get("note"), note) if t)
+    return _evaluate_and_install(name, release, config, device, seeds, training)
+
+
+def _evaluate_and_install(name: str, release: Path, config, device: str, seeds: int, training: dict | None) -> Path:
+    """Evaluate ``release`` on held-out data, write its metrics, model card and training record, install it."""
+    from cloudfree.evaluation.holdout import evaluate_mask_model, evaluate_removal_model
+    from cloudfree.evaluation.model_card import write_model_card
+    from cloudfree.models.release import WEIGHTS_DIR
+
     if config.kind == "mask":
         metrics = evaluate_mask_model(release, device=device, seeds=seeds)
     else:
         metrics = evaluate_removal_model(release, device=device, seeds=seeds)
     (release / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    record = run_dir / "training.json"
-    training = json.loads(record.read_text()) if record.exists() else None
-    if training is not None:
-        training["released"] = "best" if best else "last"
+    if training is not None:  # kept with the release, so that a re-packaging can state it
+        (release / "training.json").write_text(json.dumps(training, indent=2))
     write_model_card(release, config, metrics, ROOT / "configs" / f"default_{name}.yaml", training)
     target = WEIGHTS_DIR / f"default-{name}"
     staging = WEIGHTS_DIR / f".default-{name}.staging"
@@ -161,6 +210,9 @@ def main() -> int:
                         help="config override for training, e.g. optim.lr=1.5e-4 (repeatable)")  # fmt: skip
     parser.add_argument("--skip-training", action="store_true", help="package the existing runs/ checkpoints")
     parser.add_argument("--skip-packaging", action="store_true", help="train only")
+    parser.add_argument("--repackage-installed", action="store_true",
+                        help="no training, no checkpoint: re-package the installed release with the weight-free "
+                        "generator arguments its config gained, re-evaluate, rewrite the model card")  # fmt: skip
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
                         help="release the best validation checkpoint (default) or the last one")  # fmt: skip
     args = parser.parse_args()
@@ -171,6 +223,9 @@ def main() -> int:
     if args.init_from is not None and len(names) != 1:
         parser.error("--init-from needs exactly one model (--only NAME)")
     for name in names:
+        if args.repackage_installed:
+            repackage_installed(name, args.device, args.seeds)
+            continue
         if not args.skip_training:
             train_one(name, args.minutes or MODELS[name], args.device, args.threads, args.init_from, args.overrides)
         if not args.skip_packaging:

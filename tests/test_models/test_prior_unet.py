@@ -442,3 +442,36 @@ def test_mean4_is_the_neighbour_mean_with_replicated_edges():
         p = F.pad(x, (1, 1, 1, 1), mode="replicate")
         want = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) / 4
         assert torch.allclose(_mean4(x), want, atol=1e-6)
+
+
+def test_fill_bands_take_the_fill_in_every_masked_pixel_and_keep_clear_ones():
+    torch.manual_seed(0)
+    x = torch.rand(1, 5, 32, 32) * 2 - 1
+    channel = torch.zeros(32, 32)
+    channel[4:20, 4:20] = 1.0  # thick, with a thin rim and a shadow
+    channel[2:4, 4:20] = 0.5
+    channel[24:30, 24:30] = 0.5
+    x[:, 4] = channel
+    args = {"ngf": 4, "depth": 2, "mask_encoding": "opacity", "thick_residual": False, "thick_refill_levels": 4}
+    plain = _trained_a_little(PriorResidualUNet(5, 4, **args)).eval()
+    filled = PriorResidualUNet(5, 4, fill_bands=[2], **args).eval()
+    filled.load_state_dict(plain.state_dict())  # no weights of its own
+    with torch.no_grad():
+        out, ref = filled(x), plain(x)
+        base, *_ = plain.prior(x)
+    others = [0, 1, 3]
+    assert torch.equal(out[:, others], ref[:, others])  # the other bands: unchanged
+    assert torch.allclose(out[:, 2], base[:, 2].clamp(-1, 1))  # band 2: the fill (the input on clear pixels)
+    assert torch.equal(out[:, 2][..., channel == 0], x[:, 2][..., channel == 0])
+    assert not torch.allclose(ref[:, 2][..., channel > 0], base[:, 2][..., channel > 0])  # which the residual moved
+    with pytest.raises(ValueError, match="fill_bands"):
+        PriorResidualUNet(5, 4, fill_bands=[4], **args)
+
+
+def test_default_l1c13_fills_the_cirrus_band_only():
+    from cloudfree.models.release import load_release
+
+    model, config = load_release("default-l1c13")
+    assert [config.out_bands[i] for i in model.fill_bands] == ["B10"]
+    _, rgbn = load_release("default-rgbn")
+    assert not rgbn.arguments.get("fill_bands")

@@ -62,6 +62,12 @@ Why this design (issue 11, item 1):
   blends it in: ``out += shadow * gate * (estimate - out)``, zero-initialised and fine-tuned alone
   (the rest frozen): shadow-pixel PSNR +0.5 to +1.9 dB on every training-side window (box means
   over haze and shadow mixed made it worse than either).
+* **Bands that see no ground take the fill** (``fill_bands``, default-l1c13's cirrus band B10 since
+  2026-12-01): at 1375 nm the water vapour below absorbs the light from the ground, so a clear-sky
+  pixel reads the atmosphere only (TOA reflectance about 0.001-0.002), which the fill from the clear
+  pixels around already gives. The network's residual there is trained on a band that weighs
+  nothing in the loss: under real shadows it drove B10 to 0 (DN 1 where clear ground reads DN
+  10-22), and the thick refill carried that into the clouds next to them.
 * **No checkerboards by construction.** Down-sampling is average pooling, up-sampling is bilinear
   resize followed by 3x3 convolutions (Odena et al. 2016, "Deconvolution and checkerboard
   artifacts"): no transposed convolution, so no kernel-overlap pattern at periods 2/4/8/16 px.
@@ -111,6 +117,9 @@ class PriorResidualUNet(nn.Module):
             made before).
         ratio_band: index among the output bands of the blue band, which tells shadow (darker than
             the prior) from haze (brighter).
+        fill_bands: indices among the output bands whose output is the classical fill in every
+            masked pixel (no residual, no refill, no shadow estimate): bands that see no ground, such
+            as the cirrus band B10; empty: none (releases made before). No weights of its own.
     """
 
     def __init__(
@@ -127,6 +136,7 @@ class PriorResidualUNet(nn.Module):
         thick_refill_levels: int = 0,
         ratio_box: int = 0,
         ratio_band: int = 0,
+        fill_bands: Sequence[int] = (),
     ) -> None:
         super().__init__()
         if in_channels < 2:
@@ -186,6 +196,9 @@ class PriorResidualUNet(nn.Module):
         if not 0 <= ratio_band < out_channels:
             raise ValueError(f"ratio_band must index one of the {out_channels} output bands, got {ratio_band}")
         self.ratio_band = int(ratio_band)
+        self.fill_bands = sorted({int(b) for b in fill_bands})
+        if any(not 0 <= b < out_channels for b in self.fill_bands):
+            raise ValueError(f"fill_bands {list(fill_bands)} must index the {out_channels} output bands")
         # the gate sees the features and the box's log ratio per band (> 0 darker than around: shadow)
         self.ratio_gate = nn.Conv2d(width(0) + out_channels, out_channels, 1) if self.ratio_box else None
         for last in (self.head, self.pixel[-1], self.gain, self.ratio_gate):
@@ -285,4 +298,7 @@ class PriorResidualUNet(nn.Module):
         refill = self.thick_refill_levels and not self.training
         if refill and bool(thick.any()) and bool(see_through.any()):  # else nothing to carry
             out = torch.addcmul(out, thick, spread_into_gaps(out - base, 1.0 - thick, self.thick_refill_levels))
+        if self.fill_bands:  # bands that see no ground: the fill (on clear pixels ``base`` is the input)
+            index = torch.tensor(self.fill_bands, device=out.device)
+            out = out.index_copy(1, index, base.index_select(1, index))
         return out.clamp(-1.0, 1.0)
