@@ -62,12 +62,9 @@ Why this design (issue 11, item 1):
   blends it in: ``out += shadow * gate * (estimate - out)``, zero-initialised and fine-tuned alone
   (the rest frozen): shadow-pixel PSNR +0.5 to +1.9 dB on every training-side window (box means
   over haze and shadow mixed made it worse than either).
-* **Bands that see no ground take the fill** (``fill_bands``, default-l1c13's cirrus band B10 since
-  2026-12-01): at 1375 nm the water vapour below absorbs the light from the ground, so a clear-sky
-  pixel reads the atmosphere only (TOA reflectance about 0.001-0.002), which the fill from the clear
-  pixels around already gives. The network's residual there is trained on a band that weighs
-  nothing in the loss: under real shadows it drove B10 to 0 (DN 1 where clear ground reads DN
-  10-22), and the thick refill carried that into the clouds next to them.
+* **Bands that see no ground take the fill** (``fill_bands``: default-l1c13's cirrus band B10):
+  water vapour absorbs the ground's light at 1375 nm, so the fill from clear pixels is the clear-sky
+  value; a residual trained on a band that weighs nothing in the loss drove it to 0 under shadows.
 * **No checkerboards by construction.** Down-sampling is average pooling, up-sampling is bilinear
   resize followed by 3x3 convolutions (Odena et al. 2016, "Deconvolution and checkerboard
   artifacts"): no transposed convolution, so no kernel-overlap pattern at periods 2/4/8/16 px.
